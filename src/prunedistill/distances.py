@@ -1,0 +1,337 @@
+"""Exact nearest neighbours and distance matrices for wide point clouds.
+
+Three sources of neighbours share one interface (``n_points``, ``knn``, ``subset``):
+
+* :class:`PointCloud` holds the points themselves. Candidates come from a float32
+  Gram expansion (fast BLAS), then every candidate distance is recomputed exactly
+  as ``sqrt(sum((x_i - x_j)**2))`` in float64, and a row is accepted only when a
+  rounding-error bound proves no point outside its candidates can be closer.
+  Rows that fail the proof are redone in float64. The result equals a float64
+  ``pdist`` to rounding.
+* :class:`DistanceMatrix` holds a precomputed ``(N, N)`` distance matrix.
+* :class:`GramAccumulator` builds a :class:`DistanceMatrix` from feature chunks
+  ``(N, d_chunk)`` of a representation too wide to hold, accumulating the
+  centred Gram matrix in float64 (products of float32 values are exact there).
+
+Exact duplicate rows are found on the data itself (a hash of each row's bytes),
+never from distances: a Gram expansion puts identical rows ~1e-8 apart, not 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from scipy.linalg.blas import dsyrk
+
+from ._validation import as_finite_matrix, check_finite
+
+_FLOAT32_EPS = float(np.finfo(np.float32).eps)
+# Working-set budget for one block of the candidate search (bytes).
+_BLOCK_BYTES = 64 * 2**20
+_REFINE_BYTES = 2 * 2**20
+# Rows per block of the symmetric candidate search: small enough that the
+# triangle is computed with little waste, large enough for efficient GEMMs.
+_SYMMETRIC_BLOCK = 512
+
+
+def default_device() -> torch.device:
+    """The GPU when one is present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def unique_row_index(rows_digests: list[bytes]) -> np.ndarray:
+    """Indices of the first occurrence of each distinct digest, in original order."""
+    first: dict[bytes, int] = {}
+    for i, digest in enumerate(rows_digests):
+        first.setdefault(digest, i)
+    return np.fromiter(sorted(first.values()), dtype=np.int64, count=len(first))
+
+
+class RowHasher:
+    """Hash of every row of a matrix fed as feature chunks ``(N, d_chunk)``.
+
+    Two rows get the same digest exactly when their values are equal (``-0.0``
+    and ``0.0`` count as equal; chunks of one matrix must share a dtype).
+    """
+
+    def __init__(self, n_rows: int):
+        self._hashes = [hashlib.blake2b(digest_size=16) for _ in range(n_rows)]
+
+    def update(self, chunk: np.ndarray) -> None:
+        canonical = np.ascontiguousarray(chunk) + 0  # -0.0 -> 0.0; same dtype, same bytes
+        for h, row in zip(self._hashes, canonical):
+            h.update(row.data)
+
+    def digests(self) -> list[bytes]:
+        return [h.digest() for h in self._hashes]
+
+
+def _sorted_knn_from_rows(d: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """k smallest entries per row of a distance block, ascending."""
+    values, index = torch.topk(d, k, dim=1, largest=False, sorted=True)
+    return values.cpu().numpy(), index.cpu().numpy()
+
+
+class DistanceMatrix:
+    """Neighbours from a precomputed symmetric ``(N, N)`` distance matrix (float64).
+
+    ``digests`` (optional) are per-point row hashes used to find exact duplicates;
+    without them, duplicates are points at distance exactly 0 from an earlier one.
+    """
+
+    def __init__(self, distances, digests: list[bytes] | None = None, *, validate=True):
+        d = as_finite_matrix(distances, "distance matrix", min_rows=3) if validate else distances
+        if validate:
+            if d.shape[0] != d.shape[1]:
+                raise ValueError(
+                    f"a distance matrix must be square; got shape {d.shape}. "
+                    "Pass points with `points=` instead."
+                )
+            if (d < 0).any():
+                raise ValueError("the distance matrix has negative entries.")
+            if not np.allclose(d, d.T, rtol=1e-10, atol=0):
+                raise ValueError("the distance matrix is not symmetric.")
+        self.distances = np.asarray(d, dtype=np.float64)
+        self._digests = digests
+
+    @property
+    def n_points(self) -> int:
+        return self.distances.shape[0]
+
+    def unique_index(self) -> np.ndarray:
+        if self._digests is not None:
+            return unique_row_index(self._digests)
+        zero = self.distances == 0
+        np.fill_diagonal(zero, False)
+        has_earlier_twin = np.tril(zero, k=-1).any(axis=1)
+        return np.flatnonzero(~has_earlier_twin)
+
+    def subset(self, index: np.ndarray) -> "DistanceMatrix":
+        sub = self.distances[np.ix_(index, index)]
+        digests = None if self._digests is None else [self._digests[i] for i in index]
+        return DistanceMatrix(sub, digests, validate=False)
+
+    def knn(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Distances ``(N, k)`` and indices ``(N, k)`` of each point's k nearest others."""
+        _check_k(k, self.n_points)
+        d = torch.from_numpy(self.distances).clone()
+        d.fill_diagonal_(float("inf"))
+        return _sorted_knn_from_rows(d, k)
+
+
+class PointCloud:
+    """Neighbours from the points ``(N, D)`` themselves, exact to float64 rounding."""
+
+    def __init__(self, points, *, device=None, validate=True):
+        x = as_finite_matrix(points, "points", min_rows=3) if validate else points
+        self.device = torch.device(device) if device is not None else default_device()
+        x64 = np.asarray(x, dtype=np.float64)
+        # Centring removes the common offset that makes |x|^2 + |y|^2 - 2x.y cancel.
+        self._x64 = x64 - x64.mean(axis=0)
+        self._raw = x
+
+    @property
+    def n_points(self) -> int:
+        return self._x64.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self._x64.shape[1]
+
+    def unique_index(self) -> np.ndarray:
+        hasher = RowHasher(self.n_points)
+        hasher.update(np.asarray(self._raw))
+        return unique_row_index(hasher.digests())
+
+    def subset(self, index: np.ndarray) -> "PointCloud":
+        return PointCloud(np.asarray(self._raw)[index], device=self.device, validate=False)
+
+    def knn(self, k: int, margin: int = 4) -> tuple[np.ndarray, np.ndarray]:
+        """Exact distances ``(N, k)`` (float64) and indices ``(N, k)`` of the k nearest others."""
+        n = self.n_points
+        _check_k(k, n)
+        n_candidates = min(k + margin, n - 1)
+        approx, candidates = self._candidates(n_candidates, torch.float32)
+        dist, index = self._refine(candidates, k)
+        if n_candidates < n - 1:
+            bound = self._error_bound(torch.float32)
+            unproven = dist[:, -1] ** 2 + bound >= approx[:, -1]
+            if unproven.any():
+                rows = np.flatnonzero(unproven)
+                _, cand64 = self._candidates(n_candidates, torch.float64, rows=rows)
+                dist[rows], index[rows] = self._refine(cand64, k, rows=rows)
+        return dist, index
+
+    def _error_bound(self, dtype) -> np.ndarray:
+        """Per-row upper bound on |approximate - exact| squared distance (worst case)."""
+        eps = _FLOAT32_EPS if dtype == torch.float32 else float(np.finfo(np.float64).eps)
+        sq = np.einsum("ij,ij->i", self._x64, self._x64)
+        return (self.n_features + 8) * eps * (sq + sq.max())
+
+    def _candidates(self, n_candidates: int, dtype, rows=None) -> tuple[np.ndarray, np.ndarray]:
+        """Approximate squared distances and indices of the nearest candidates per row."""
+        np_dtype = np.float32 if dtype == torch.float32 else np.float64
+        x = self._x64.astype(np_dtype, copy=False)
+        sq = np.einsum("ij,ij->i", x, x)
+        if rows is None and self.device.type == "cpu":
+            return _symmetric_candidates(x, sq, n_candidates)
+        rows = np.arange(self.n_points) if rows is None else np.asarray(rows)
+        xt = torch.from_numpy(x).to(self.device)
+        sqt = torch.from_numpy(sq).to(self.device)
+        block = max(1, _BLOCK_BYTES // (np.dtype(np_dtype).itemsize * self.n_points))
+        out_d = np.empty((len(rows), n_candidates), dtype=np.float64)
+        out_i = np.empty((len(rows), n_candidates), dtype=np.int64)
+        for start in range(0, len(rows), block):
+            r = torch.as_tensor(rows[start : start + block], device=self.device)
+            d2 = (sqt[r, None] + sqt[None, :]) - 2.0 * (xt[r] @ xt.T)
+            d2[torch.arange(len(r), device=self.device), r] = float("inf")
+            values, index = torch.topk(d2, n_candidates, dim=1, largest=False)
+            out_d[start : start + len(r)] = values.double().cpu().numpy()
+            out_i[start : start + len(r)] = index.cpu().numpy()
+        return out_d, out_i
+
+    def _refine(self, candidates: np.ndarray, k: int, rows=None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact float64 distances to the candidates; keep the k nearest, ascending."""
+        rows = np.arange(self.n_points) if rows is None else np.asarray(rows)
+        n_rows, n_cand = candidates.shape
+        # Small blocks keep the gathered differences in cache.
+        block = max(1, _REFINE_BYTES // (8 * n_cand * self.n_features))
+        dist = np.empty((n_rows, k))
+        index = np.empty((n_rows, k), dtype=np.int64)
+        for start in range(0, n_rows, block):
+            stop = min(start + block, n_rows)
+            diff = self._x64[candidates[start:stop]]
+            diff -= self._x64[rows[start:stop], None, :]
+            exact = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+            order = np.argsort(exact, axis=1, kind="stable")[:, :k]
+            dist[start:stop] = np.take_along_axis(exact, order, axis=1)
+            index[start:stop] = np.take_along_axis(candidates[start:stop], order, axis=1)
+        return dist, index
+
+
+def _symmetric_candidates(x: np.ndarray, sq: np.ndarray, n_candidates: int):
+    """Nearest candidates of every point, computing each pair's product once.
+
+    Row block [s, e) is multiplied with all points from s on; the block gives
+    candidates to its own rows (row direction) and to every later point
+    (column direction), so the upper triangle of the Gram matrix suffices.
+    """
+    n = x.shape[0]
+    best_d = torch.full((n, n_candidates), float("inf"), dtype=torch.float64)
+    best_i = torch.full((n, n_candidates), -1, dtype=torch.int64)
+    ones = np.ones((n, 1), dtype=x.dtype)
+    # [x_i, |x_i|^2, 1] . [-2 x_j, 1, |x_j|^2] = |x_i - x_j|^2 in one GEMM.
+    left = np.hstack([x, sq[:, None].astype(x.dtype), ones])
+    right = np.hstack([-2.0 * x, ones, sq[:, None].astype(x.dtype)])
+    block = max(n_candidates + 1, min(_SYMMETRIC_BLOCK, _BLOCK_BYTES // (x.itemsize * n)))
+    for s in range(0, n, block):
+        e = min(s + block, n)
+        g = left[s:e] @ right[s:].T
+        g[np.arange(e - s), np.arange(e - s)] = np.inf
+        t = torch.from_numpy(g)
+        values, index = torch.topk(t, min(n_candidates, n - s), dim=1, largest=False)
+        _merge(best_d, best_i, slice(s, e), values, index + s)
+        if e < n:
+            later = t[:, e - s :].T.contiguous()
+            values, index = torch.topk(later, min(n_candidates, e - s), dim=1, largest=False)
+            _merge(best_d, best_i, slice(e, n), values, index + s)
+    return best_d.numpy(), best_i.numpy()
+
+
+def _merge(best_d, best_i, rows: slice, values, index) -> None:
+    """Keep the smallest entries of the running candidate lists and a new batch."""
+    d = torch.cat([best_d[rows], values.double()], dim=1)
+    i = torch.cat([best_i[rows], index], dim=1)
+    keep_d, order = torch.topk(d, best_d.shape[1], dim=1, largest=False, sorted=True)
+    best_d[rows] = keep_d
+    best_i[rows] = torch.gather(i, 1, order)
+
+
+class GramAccumulator:
+    """Exact distance matrix of N points from chunks of their features.
+
+    Feed ``update(chunk)`` with arrays ``(N, d_chunk)`` covering disjoint feature
+    sets; the full ``(N, D)`` matrix is never held. Each chunk is centred per
+    feature (centring is per feature, so it is exact chunk by chunk) and its
+    Gram matrix is added in float64. Row hashes are accumulated alongside, so
+    exact duplicate points are known without another pass.
+
+    Memory: one ``(N, N)`` float64 matrix plus one chunk in float64.
+    """
+
+    def __init__(self, n_points: int, *, device=None):
+        if n_points < 3:
+            raise ValueError(f"need at least 3 points for distances; got {n_points}.")
+        self.n_points = n_points
+        self.n_features = 0
+        self.device = torch.device(device) if device is not None else default_device()
+        self._hasher = RowHasher(n_points)
+        if self.device.type == "cuda":
+            self._gram = torch.zeros((n_points, n_points), dtype=torch.float64, device=self.device)
+        else:
+            self._gram = np.zeros((n_points, n_points), dtype=np.float64, order="F")
+
+    def update(self, chunk) -> None:
+        """Add a feature chunk ``(N, d_chunk)`` (numpy array or torch tensor)."""
+        if isinstance(chunk, torch.Tensor):
+            chunk = chunk.detach().cpu().numpy()
+        chunk = np.asarray(chunk)
+        if chunk.ndim != 2 or chunk.shape[0] != self.n_points:
+            raise ValueError(
+                f"each feature chunk must have shape ({self.n_points}, d_chunk); got "
+                f"{chunk.shape}. Chunks split the features (columns), not the points."
+            )
+        check_finite(chunk, "feature chunk")
+        self._hasher.update(chunk)
+        centred = chunk.astype(np.float64)
+        centred -= centred.mean(axis=0)
+        if self.device.type == "cuda":
+            c = torch.from_numpy(centred).to(self.device)
+            self._gram += c @ c.T
+        else:
+            # syrk on the (d, N) Fortran view computes C += A^T A (upper triangle).
+            dsyrk(1.0, centred.T, beta=1.0, c=self._gram, trans=1, overwrite_c=1)
+        self.n_features += chunk.shape[1]
+
+    def gram(self) -> np.ndarray:
+        """The centred Gram matrix ``(N, N)``, float64."""
+        g = self._gram.cpu().numpy() if isinstance(self._gram, torch.Tensor) else self._gram
+        if isinstance(self._gram, np.ndarray):
+            upper = np.triu(g)
+            g = upper + np.triu(g, k=1).T
+        return np.ascontiguousarray(g)
+
+    def distance_matrix(self) -> DistanceMatrix:
+        """Euclidean distances ``(N, N)`` with exact-duplicate information attached."""
+        if self.n_features == 0:
+            raise ValueError("no feature chunks were added.")
+        g = self.gram()
+        sq = np.diag(g)
+        d2 = sq[:, None] + sq[None, :] - 2.0 * g
+        np.maximum(d2, 0.0, out=d2)
+        d = np.sqrt(d2)
+        d = (d + d.T) / 2.0
+        np.fill_diagonal(d, 0.0)
+        return DistanceMatrix(d, self._hasher.digests(), validate=False)
+
+
+def distances_from_chunks(chunks: Iterable, *, device=None) -> DistanceMatrix:
+    """Distance matrix of N points from an iterable of feature chunks ``(N, d_chunk)``."""
+    accumulator = None
+    for chunk in chunks:
+        if accumulator is None:
+            accumulator = GramAccumulator(np.shape(chunk)[0], device=device)
+        accumulator.update(chunk)
+    if accumulator is None:
+        raise ValueError("the iterator of feature chunks was empty.")
+    return accumulator.distance_matrix()
+
+
+def _check_k(k: int, n_points: int) -> None:
+    if not 1 <= k <= n_points - 1:
+        raise ValueError(
+            f"cannot find {k} neighbours among {n_points} points; need at least {k + 1} points."
+        )

@@ -1,0 +1,458 @@
+"""Single-unit mutual information, in bits, vectorised over units.
+
+Responses ``R[unit, sample]`` are discretised per unit into equipopulated bins
+by rank (ties never straddle a bin edge). The information about a discrete
+variable ``X`` (shared ``(sample,)`` or per unit ``(unit, sample)``) comes from
+joint histograms built with one flattened ``bincount`` over a block of units.
+
+Bias corrections (SCIENCE.md section 4): Panzeri-Treves (``"pt"``), quadratic
+extrapolation (``"qe"``), and shuffle subtraction (``n_shuffles > 0``), whose
+permutations also give the permutation p-value. Default: PT, then shuffle
+subtraction with 100 permutations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+
+from ._validation import as_finite_matrix, as_labels
+
+__all__ = [
+    "equipopulated_bins",
+    "InformationResult",
+    "mutual_information",
+    "information",
+    "conditional_information_plugin",
+    "Decomposition",
+    "decompose",
+    "invariant_object_information",
+]
+
+CORRECTIONS = ("none", "pt", "qe")
+# Units per block of the joint histogram; bounds memory to a few hundred MB.
+_UNIT_BLOCK_ELEMENTS = 2**23
+
+
+def equipopulated_bins(responses, n_bins: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Discretise each unit's responses into ``n_bins`` equipopulated bins by rank.
+
+    A value's bin is ``floor(first_rank * n_bins / N)`` where ``first_rank`` is
+    the rank of the first of its ties, so equal values always share a bin; bins
+    are then renumbered 0..used-1. Heavy ties (e.g. ReLU zeros) can leave fewer
+    than ``n_bins`` bins; a unit with one distinct value gets one bin.
+
+    Args:
+        responses: ``(unit, sample)`` array of responses.
+        n_bins: requested number of bins (>= 2).
+
+    Returns:
+        ``binned``: ``(unit, sample)`` int16 bin codes; ``n_bins_used``: ``(unit,)``.
+    """
+    r = as_finite_matrix(responses, "responses", min_rows=1, min_cols=2)
+    if n_bins < 2:
+        raise ValueError(f"n_bins must be at least 2; got {n_bins}.")
+    n_units, n_samples = r.shape
+    if n_bins > n_samples:
+        raise ValueError(f"cannot make {n_bins} bins from {n_samples} samples.")
+    order = np.argsort(r, axis=1, kind="stable")
+    ordered = np.take_along_axis(r, order, axis=1)
+    positions = np.broadcast_to(np.arange(n_samples), r.shape)
+    starts_group = np.ones(r.shape, dtype=bool)
+    starts_group[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    first_rank = np.maximum.accumulate(np.where(starts_group, positions, 0), axis=1)
+    raw_bin = (first_rank * n_bins) // n_samples
+    new_bin = np.ones(r.shape, dtype=bool)
+    new_bin[:, 1:] = raw_bin[:, 1:] != raw_bin[:, :-1]
+    dense = (np.cumsum(new_bin, axis=1) - 1).astype(np.int16)
+    binned = np.empty_like(dense)
+    np.put_along_axis(binned, order, dense, axis=1)
+    return binned, dense[:, -1].astype(np.int64) + 1
+
+
+def _check_labels(labels, n_units: int, n_samples: int, name: str) -> tuple[np.ndarray, int]:
+    """Integer codes ``(1 or unit, sample)`` for a shared or per-unit variable."""
+    array = np.asarray(labels)
+    if array.ndim == 1:
+        codes = as_labels(array, name, n_samples)[None, :]
+    elif array.ndim == 2:
+        if array.shape != (n_units, n_samples):
+            raise ValueError(
+                f"per-unit {name} must have shape (unit, sample) = {(n_units, n_samples)}; "
+                f"got {array.shape}."
+            )
+        codes = np.empty(array.shape, dtype=np.int64)
+        for u, row in enumerate(array):
+            codes[u] = as_labels(row, name)
+    else:
+        raise ValueError(f"{name} must be 1D (sample,) or 2D (unit, sample); got {array.ndim}D.")
+    n_classes = int(codes.max()) + 1
+    if n_classes < 2:
+        raise ValueError(
+            f"{name} takes a single value: there is nothing to be informative about. "
+            "Check that the samples span more than one class."
+        )
+    if n_samples < n_classes:
+        raise ValueError(
+            f"{n_samples} samples are fewer than the {n_classes} classes of {name}; "
+            "the information cannot be estimated. Use more samples or fewer classes."
+        )
+    return codes, n_classes
+
+
+def _histogram_base(binned: np.ndarray, n_bins: int, n_classes: int) -> np.ndarray:
+    """Flat histogram index of each (unit, bin), to which a class code is added."""
+    n_units = binned.shape[0]
+    unit_offset = (np.arange(n_units, dtype=np.int64) * (n_bins * n_classes))[:, None]
+    return unit_offset + binned.astype(np.int64) * n_classes
+
+
+def _joint_counts(base: np.ndarray, codes: np.ndarray, n_bins: int, n_classes: int) -> np.ndarray:
+    """Joint histogram ``(unit, bin, class)`` from one flattened bincount.
+
+    ``codes`` is ``(1, sample)`` (shared, broadcast) or ``(unit, sample)``.
+    """
+    n_units = base.shape[0]
+    counts = np.bincount((base + codes).ravel(), minlength=n_units * n_bins * n_classes)
+    return counts.reshape(n_units, n_bins, n_classes)
+
+
+def _joint_counts_of(binned, n_bins, codes, n_classes):
+    return _joint_counts(_histogram_base(binned, n_bins, n_classes), codes, n_bins, n_classes)
+
+
+def _plugin_and_pt_bias(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Plug-in information and Panzeri-Treves bias, bits, from ``(unit, bin, class)``."""
+    counts = counts.astype(np.float64)
+    n = counts.sum(axis=(1, 2))
+    p_rx = counts / n[:, None, None]
+    p_r = p_rx.sum(axis=2, keepdims=True)
+    p_x = p_rx.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p_rx > 0, p_rx * np.log2(p_rx / (p_r * p_x)), 0.0)
+    info = terms.sum(axis=(1, 2))
+    relevant_per_class = (counts > 0).sum(axis=1)  # (unit, class): R_x
+    present_class = counts.sum(axis=1) > 0
+    relevant = (counts.sum(axis=2) > 0).sum(axis=1)  # R
+    bias = ((relevant_per_class - 1) * present_class).sum(axis=1) - (relevant - 1)
+    bias = bias / (2.0 * n * np.log(2.0))
+    return info, bias
+
+
+def _estimate(base, n_bins, codes, n_classes, correction, qe_splits):
+    """Bias-corrected, plug-in and bias per unit (no shuffling)."""
+    plugin, bias = _plugin_and_pt_bias(_joint_counts(base, codes, n_bins, n_classes))
+    if correction == "none":
+        return plugin, plugin, np.zeros_like(plugin)
+    if correction == "pt":
+        return plugin - bias, plugin, bias
+    # Quadratic extrapolation over the whole data, halves and quarters.
+    sizes, means = [base.shape[1]], [plugin]
+    for parts in qe_splits:
+        estimates = []
+        for part in parts:
+            part_codes = codes[:, part]
+            counts = _joint_counts(base[:, part], part_codes, n_bins, n_classes)
+            estimates.append(_plugin_and_pt_bias(counts)[0])
+        sizes.append(np.mean([len(p) for p in parts]))
+        means.append(np.mean(estimates, axis=0))
+    x = 1.0 / np.asarray(sizes)
+    weights = np.array(
+        [np.prod([x[j] / (x[j] - x[i]) for j in range(3) if j != i]) for i in range(3)]
+    )
+    extrapolated = sum(w * m for w, m in zip(weights, means))
+    return extrapolated, plugin, plugin - extrapolated
+
+
+@dataclass(frozen=True)
+class InformationResult:
+    """Information per unit, in bits.
+
+    Attributes:
+        information: bias-corrected estimate ``(unit,)`` (after shuffle subtraction
+            when shuffles were drawn).
+        plugin: the plug-in estimate ``(unit,)``.
+        bias: the correction's estimated bias ``(unit,)`` (plug-in minus corrected).
+        shuffle_mean: mean corrected information over label permutations, or None.
+        p_value: permutation p-value ``(1 + #{shuffled >= observed}) / (1 + n_shuffles)``.
+        n_bins_used: response bins each unit actually used ``(unit,)``.
+        degenerate: units with a single distinct response (zero information).
+    """
+
+    information: np.ndarray
+    plugin: np.ndarray
+    bias: np.ndarray
+    shuffle_mean: np.ndarray | None = field(default=None, repr=False)
+    p_value: np.ndarray | None = field(default=None, repr=False)
+    n_bins_used: np.ndarray | None = field(default=None, repr=False)
+    degenerate: np.ndarray | None = field(default=None, repr=False)
+
+
+def mutual_information(
+    binned,
+    labels,
+    *,
+    correction: str = "pt",
+    n_shuffles: int = 100,
+    seed: int = 0,
+    n_bins_used=None,
+) -> InformationResult:
+    """I(R;X) in bits for already-binned responses.
+
+    Args:
+        binned: ``(unit, sample)`` integer bin codes (0..B-1).
+        labels: the variable X, ``(sample,)`` shared by all units or
+            ``(unit, sample)`` per unit (e.g. RF luminance classes).
+        correction: ``"pt"`` (Panzeri-Treves), ``"qe"`` (quadratic extrapolation)
+            or ``"none"`` (plug-in).
+        n_shuffles: label permutations for shuffle subtraction and the p-value;
+            0 turns both off.
+        seed: seed of the permutations and of the QE sample splits.
+    """
+    if correction not in CORRECTIONS:
+        raise ValueError(f"correction must be one of {CORRECTIONS}; got {correction!r}.")
+    if n_shuffles < 0:
+        raise ValueError(f"n_shuffles must be >= 0; got {n_shuffles}.")
+    binned = np.asarray(binned)
+    if binned.ndim != 2:
+        raise ValueError(f"binned responses must be 2D (unit, sample); got shape {binned.shape}.")
+    if not np.issubdtype(binned.dtype, np.integer) or (binned < 0).any():
+        raise ValueError("binned responses must be non-negative integer bin codes; "
+                         "use equipopulated_bins() or information() on raw responses.")
+    n_units, n_samples = binned.shape
+    codes, n_classes = _check_labels(labels, n_units, n_samples, "labels")
+    n_bins = int(binned.max()) + 1
+    rng = np.random.default_rng(seed)
+    qe_splits = []
+    if correction == "qe":
+        if n_samples < 8:
+            raise ValueError(f"quadratic extrapolation needs at least 8 samples; got {n_samples}.")
+        order = rng.permutation(n_samples)
+        qe_splits = [np.array_split(order, 2), np.array_split(order, 4)]
+    permutations = [rng.permutation(n_samples) for _ in range(n_shuffles)]
+
+    block = max(1, _UNIT_BLOCK_ELEMENTS // (n_samples * max(1, n_bins * n_classes // 8)))
+    out = {k: np.empty(n_units) for k in ("info", "plugin", "bias", "shuffle", "exceed")}
+    for start in range(0, n_units, block):
+        units = slice(start, min(start + block, n_units))
+        unit_codes = codes if codes.shape[0] == 1 else codes[units]
+        base = _histogram_base(binned[units], n_bins, n_classes)
+        info, plugin, bias = _estimate(base, n_bins, unit_codes, n_classes, correction, qe_splits)
+        shuffled_sum = np.zeros_like(info)
+        exceed = np.zeros_like(info)
+        for perm in permutations:
+            shuffled, _, _ = _estimate(base, n_bins, unit_codes[:, perm], n_classes,
+                                       correction, qe_splits)
+            shuffled_sum += shuffled
+            exceed += shuffled >= info - 1e-12
+        out["info"][units], out["plugin"][units], out["bias"][units] = info, plugin, bias
+        out["shuffle"][units], out["exceed"][units] = shuffled_sum, exceed
+
+    if n_shuffles:
+        shuffle_mean = out["shuffle"] / n_shuffles
+        information = out["info"] - shuffle_mean
+        p_value = (1.0 + out["exceed"]) / (1.0 + n_shuffles)
+    else:
+        shuffle_mean, p_value, information = None, None, out["info"]
+    return InformationResult(
+        information=information,
+        plugin=out["plugin"],
+        bias=out["bias"],
+        shuffle_mean=shuffle_mean,
+        p_value=p_value,
+        n_bins_used=n_bins_used,
+        degenerate=None if n_bins_used is None else np.asarray(n_bins_used) == 1,
+    )
+
+
+def information(
+    responses,
+    labels,
+    *,
+    n_bins: int = 3,
+    correction: str = "pt",
+    n_shuffles: int = 100,
+    seed: int = 0,
+) -> InformationResult:
+    """I(R;X) in bits from raw responses ``(unit, sample)``: bin, then estimate.
+
+    Units with a single distinct response are reported in ``degenerate`` and
+    carry exactly zero information (not dropped).
+    """
+    binned, used = equipopulated_bins(responses, n_bins)
+    return mutual_information(binned, labels, correction=correction, n_shuffles=n_shuffles,
+                              seed=seed, n_bins_used=used)
+
+
+def conditional_information_plugin(binned, labels, given) -> np.ndarray:
+    """Plug-in I(R;X|Z) = sum_z p(z) I(R;X|Z=z), bits, per unit.
+
+    Computed directly from the ``(unit, z, bin, class)`` histogram, as an
+    independent check of the chain rule I(R;X) = I(R;Z) + I(R;X|Z) when Z is a
+    function of X.
+    """
+    binned = np.asarray(binned)
+    n_units, n_samples = binned.shape
+    x_codes, n_x = _check_labels(labels, n_units, n_samples, "labels")
+    z_codes, n_z = _check_labels(given, n_units, n_samples, "given")
+    z_codes = np.broadcast_to(z_codes, binned.shape)
+    n_bins = int(binned.max()) + 1
+    result = np.zeros(n_units)
+    for z in range(n_z):
+        in_z = z_codes == z
+        # Units see class z on different samples: histogram each unit's z-slice by
+        # sending samples outside z to an extra, ignored bin.
+        masked_bins = np.where(in_z, binned, n_bins)
+        counts = _joint_counts_of(masked_bins, n_bins + 1, x_codes, n_x)[:, :n_bins, :]
+        n_z_samples = counts.sum(axis=(1, 2))
+        has = n_z_samples > 0
+        if has.any():
+            info_z, _ = _plugin_and_pt_bias(counts[has])
+            result[has] += n_z_samples[has] / n_samples * info_z
+    return result
+
+
+@dataclass(frozen=True)
+class Decomposition:
+    """I(R;S) = I(R;L) + I(R;S'|L) per unit (bits), with f_high = I(R;S'|L) / I(R;S).
+
+    ``stimulus`` and ``low_level`` are the full :class:`InformationResult` of
+    I(R;S) and I(R;L); ``residual`` is their difference (bias-corrected terms,
+    so the sum holds exactly); ``residual_plugin`` is the plug-in I(R;S|L)
+    computed directly; ``f_high`` is NaN where I(R;S) <= 0.
+    """
+
+    stimulus: InformationResult
+    low_level: InformationResult
+    residual: np.ndarray
+    residual_plugin: np.ndarray
+    f_high: np.ndarray
+
+
+def decompose(
+    responses,
+    stimulus,
+    low_level,
+    *,
+    n_bins: int = 3,
+    low_level_bins: int = 23,
+    low_level_is_binned: bool = False,
+    correction: str = "pt",
+    n_shuffles: int = 100,
+    seed: int = 0,
+) -> Decomposition:
+    """Split stimulus information into a low-level part and the rest (Ince et al. 2012).
+
+    Args:
+        responses: ``(unit, sample)`` responses (samples = stimuli x trials).
+        stimulus: ``(sample,)`` stimulus identity S.
+        low_level: the low-level variable L (RF luminance or contrast), ``(sample,)``
+            or per unit ``(unit, sample)``, continuous unless ``low_level_is_binned``;
+            continuous values are put into ``low_level_bins`` equipopulated bins.
+    """
+    r = as_finite_matrix(responses, "responses", min_cols=2)
+    low = np.asarray(low_level)
+    if not low_level_is_binned:
+        low2d = np.atleast_2d(low).astype(np.float64)
+        low_codes, _ = equipopulated_bins(low2d, low_level_bins)
+        low = low_codes[0] if low.ndim == 1 else low_codes
+    binned, used = equipopulated_bins(r, n_bins)
+    kwargs = dict(correction=correction, n_shuffles=n_shuffles, seed=seed, n_bins_used=used)
+    i_s = mutual_information(binned, stimulus, **kwargs)
+    i_l = mutual_information(binned, low, **kwargs)
+    residual = i_s.information - i_l.information
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f_high = np.where(i_s.information > 0, residual / i_s.information, np.nan)
+    return Decomposition(
+        stimulus=i_s,
+        low_level=i_l,
+        residual=residual,
+        residual_plugin=conditional_information_plugin(binned, stimulus, low),
+        f_high=f_high,
+    )
+
+
+def luminosity_ratios(rf_luminance, objects) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Per unit and object pair: mean RF luminance of the dimmer over the brighter object.
+
+    Returns ``ratios`` ``(unit, pair)`` and the list of object-code pairs.
+    """
+    lum = as_finite_matrix(np.atleast_2d(rf_luminance), "rf_luminance", min_cols=2)
+    codes = as_labels(objects, "objects", lum.shape[1])
+    n_objects = int(codes.max()) + 1
+    means = np.stack([lum[:, codes == o].mean(axis=1) for o in range(n_objects)], axis=1)
+    pairs = list(combinations(range(n_objects), 2))
+    lo = np.stack([np.minimum(means[:, a], means[:, b]) for a, b in pairs], axis=1)
+    hi = np.stack([np.maximum(means[:, a], means[:, b]) for a, b in pairs], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(hi > 0, lo / hi, 1.0)
+    return ratios, pairs
+
+
+def invariant_object_information(
+    responses,
+    objects,
+    rf_luminance,
+    *,
+    thresholds=(0.9,),
+    n_bins: int = 3,
+    correction: str = "pt",
+    n_shuffles: int = 100,
+    seed: int = 0,
+) -> dict:
+    """View-invariant object information per unit, averaged over object pairs.
+
+    For each pair of objects, responses to all views of the two objects are
+    pooled, binned (equipopulated within the pair) and I(R;O) is estimated
+    with O binary. A unit's value at a threshold is the mean over the pairs
+    whose luminosity ratio (dimmer over brighter mean RF luminance) is at
+    least the threshold; NaN when no pair qualifies.
+
+    Args:
+        responses: ``(unit, sample)``.
+        objects: ``(sample,)`` object identity.
+        rf_luminance: ``(unit, sample)`` (or ``(sample,)``) RF luminance.
+        thresholds: luminosity-ratio thresholds (0.9 by default; sweep 0..0.9).
+
+    Returns:
+        dict with ``information`` ``(unit, threshold)``, ``n_pairs``
+        ``(unit, threshold)``, ``pair_information`` ``(unit, pair)``,
+        ``pair_p_value`` ``(unit, pair)``, ``ratios`` ``(unit, pair)``, ``pairs``,
+        ``thresholds``.
+    """
+    r = as_finite_matrix(responses, "responses", min_cols=2)
+    codes = as_labels(objects, "objects", r.shape[1])
+    lum = np.asarray(rf_luminance, dtype=np.float64)
+    lum = np.broadcast_to(np.atleast_2d(lum), r.shape)
+    ratios, pairs = luminosity_ratios(lum, codes)
+    if not pairs:
+        raise ValueError("invariant information needs at least two objects.")
+    pair_info = np.empty((r.shape[0], len(pairs)))
+    pair_p = np.full((r.shape[0], len(pairs)), np.nan)
+    for k, (a, b) in enumerate(pairs):
+        in_pair = (codes == a) | (codes == b)
+        result = information(r[:, in_pair], codes[in_pair], n_bins=n_bins, correction=correction,
+                             n_shuffles=n_shuffles, seed=seed + k)
+        pair_info[:, k] = result.information
+        if result.p_value is not None:
+            pair_p[:, k] = result.p_value
+    thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
+    info = np.full((r.shape[0], len(thresholds)), np.nan)
+    n_pairs = np.zeros((r.shape[0], len(thresholds)), dtype=np.int64)
+    for t, threshold in enumerate(thresholds):
+        keep = ratios >= threshold
+        n_pairs[:, t] = keep.sum(axis=1)
+        with np.errstate(invalid="ignore"):
+            info[:, t] = np.where(keep, pair_info, 0.0).sum(axis=1) / n_pairs[:, t]
+        info[n_pairs[:, t] == 0, t] = np.nan
+    return {
+        "information": info,
+        "n_pairs": n_pairs,
+        "pair_information": pair_info,
+        "pair_p_value": pair_p,
+        "ratios": ratios,
+        "pairs": pairs,
+        "thresholds": thresholds,
+    }
