@@ -1,2 +1,131 @@
-def main():
-    print("not yet")
+"""Command-line interface: parses arguments and calls the library; no analysis here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+
+RUN_NOT_AVAILABLE = (
+    "prunedistill run: the study pipeline (stimuli -> networks -> analyses -> report) is not "
+    "available yet.\nWhat works today: `prunedistill id POINTS.npy` and the Python API "
+    "(prunedistill.dimension, prunedistill.information); see README.md."
+)
+
+ID_EXAMPLE = """example:
+  prunedistill id layer.npy --repeats 50 --scale --out id.json
+  (layer.npy holds an array of shape (points, features), e.g. one row per stimulus)
+"""
+
+
+def _load_points(path: Path) -> np.ndarray:
+    if not path.exists():
+        raise SystemExit(f"error: {path} does not exist.")
+    if path.suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            if len(archive.files) != 1:
+                raise SystemExit(
+                    f"error: {path} holds arrays {archive.files}; save exactly one (points, features)."
+                )
+            return archive[archive.files[0]]
+    raise SystemExit(f"error: {path} must be a .npy or .npz file of shape (points, features).")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def command_id(args: argparse.Namespace) -> int:
+    from .dimension import twonn_resampled, twonn_scale
+
+    points = _load_points(Path(args.points))
+    if points.ndim > 2:
+        points = points.reshape(points.shape[0], -1)
+    try:
+        resampled = twonn_resampled(points, fraction=args.fraction, repeats=args.repeats,
+                                    seed=args.seed)
+        scale = twonn_scale(points, fraction=args.fraction, seed=args.seed) if args.scale else None
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    full = resampled.full
+    report = {
+        "points": args.points,
+        "n_points": full.n_points,
+        "n_duplicates_dropped": full.n_duplicates,
+        "n_degenerate_dropped": full.n_degenerate,
+        "id_twonn": full.dimension,
+        "id_mle": full.dimension_mle,
+        "mle_standard_error": full.mle_standard_error,
+        "resampled_mean": resampled.mean,
+        "resampled_std": resampled.std,
+        "resampled_subset_points": resampled.n_points_subset,
+        "repeats": args.repeats,
+        "fraction": args.fraction,
+        "seed": args.seed,
+    }
+    if scale is not None:
+        report["scale"] = scale.to_dict(orient="records")
+    print(f"TwoNN ID {full.dimension:.3f} (MLE {full.dimension_mle:.3f} +- "
+          f"{full.mle_standard_error:.3f}); over {args.repeats} subsets of "
+          f"{resampled.n_points_subset} points: {resampled.mean:.3f} +- {resampled.std:.3f}; "
+          f"{full.n_duplicates} duplicate and {full.n_degenerate} degenerate points dropped")
+    if scale is not None:
+        print(scale.to_string(index=False))
+    if args.out:
+        _write_atomically(Path(args.out), json.dumps(report, indent=2))
+        print(f"written: {args.out}")
+    return 0
+
+
+def command_run(args: argparse.Namespace) -> int:
+    print(RUN_NOT_AVAILABLE, file=sys.stderr)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prunedistill",
+        description="How a visual hierarchy reformats image information: intrinsic dimension "
+        "and single-unit information, in deep networks and visual cortex.",
+    )
+    parser.add_argument("--version", action="version", version=f"prunedistill {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a study (not available yet)")
+    run.set_defaults(func=command_run)
+
+    id_parser = sub.add_parser(
+        "id",
+        help="TwoNN intrinsic dimension of a point cloud saved as .npy",
+        epilog=ID_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    id_parser.add_argument("points", help=".npy/.npz array (points, features...)")
+    id_parser.add_argument("--fraction", type=float, default=0.9,
+                           help="fraction of the smallest mu in the fit (default 0.9)")
+    id_parser.add_argument("--repeats", type=int, default=50,
+                           help="random 90%% subsets for the error bar (default 50)")
+    id_parser.add_argument("--seed", type=int, default=0, help="seed of the subsets (default 0)")
+    id_parser.add_argument("--scale", action="store_true",
+                           help="also run the scale analysis (1..20 blocks)")
+    id_parser.add_argument("--out", help="write the results as JSON here")
+    id_parser.set_defaults(func=command_id)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -147,6 +147,12 @@ def twonn_from_neighbours(
 def _deduplicated(source):
     unique = source.unique_index()
     n_duplicates = source.n_points - len(unique)
+    if len(unique) < 3:
+        raise ValueError(
+            f"only {len(unique)} distinct points after dropping {n_duplicates} exact duplicates; "
+            "an ID needs at least 3 (in practice hundreds). Check for dead units or "
+            "identical stimuli."
+        )
     if n_duplicates:
         source = source.subset(unique)
     return source, n_duplicates

@@ -56,7 +56,10 @@ def equipopulated_bins(responses, n_bins: int = 3) -> tuple[np.ndarray, np.ndarr
         raise ValueError(f"n_bins must be at least 2; got {n_bins}.")
     n_units, n_samples = r.shape
     if n_bins > n_samples:
-        raise ValueError(f"cannot make {n_bins} bins from {n_samples} samples.")
+        raise ValueError(
+            f"cannot make {n_bins} bins from {n_samples} samples: fewer samples than bins. "
+            "Use more samples (stimuli x trials) or fewer bins."
+        )
     order = np.argsort(r, axis=1, kind="stable")
     ordered = np.take_along_axis(r, order, axis=1)
     positions = np.broadcast_to(np.arange(n_samples), r.shape)
