@@ -236,3 +236,15 @@ def test_bad_options_raise_named_errors():
         twonn(lattice)  # every point has r1 == r2
     with pytest.raises(ValueError, match="chunk"):
         GramAccumulator(5).update(np.zeros((4, 3)))
+
+
+def test_rows_float32_cannot_resolve_fall_back_to_float64_exactly():
+    # Two clusters 2e4 apart with neighbours ~1e-3 apart: float32 Gram errors (~eps |x|^2)
+    # dwarf the neighbour distances, so the proof fails and rows are redone in float64.
+    rng = np.random.default_rng(14)
+    x = np.vstack([c + 1e-3 * rng.standard_normal((600, 40)) for c in (-1e4, 1e4)])
+    expected = cdist(x, x)
+    np.fill_diagonal(expected, np.inf)
+    expected.sort(axis=1)
+    dist, _ = PointCloud(x, device="cpu").knn(3)
+    np.testing.assert_allclose(dist, expected[:, :3], rtol=1e-6)

@@ -6,8 +6,8 @@ Three sources of neighbours share one interface (``n_points``, ``knn``, ``subset
   Gram expansion (fast BLAS), then every candidate distance is recomputed exactly
   as ``sqrt(sum((x_i - x_j)**2))`` in float64, and a row is accepted only when a
   rounding-error bound proves no point outside its candidates can be closer.
-  Rows that fail the proof are redone in float64. The result equals a float64
-  ``pdist`` to rounding.
+  Rows that fail the proof are redone in float64, and rows that fail again by
+  brute force on differences. The result equals a float64 ``pdist`` to rounding.
 * :class:`DistanceMatrix` holds a precomputed ``(N, N)`` distance matrix.
 * :class:`GramAccumulator` builds a :class:`DistanceMatrix` from feature chunks
   ``(N, d_chunk)`` of a representation too wide to hold, accumulating the
@@ -23,12 +23,10 @@ import hashlib
 from collections.abc import Iterable
 
 import numpy as np
-import torch
 from scipy.linalg.blas import dsyrk
 
 from ._validation import as_finite_matrix, check_finite
 
-_FLOAT32_EPS = float(np.finfo(np.float32).eps)
 # Working-set budget for one block of the candidate search (bytes).
 _BLOCK_BYTES = 64 * 2**20
 _REFINE_BYTES = 2 * 2**20
@@ -37,9 +35,17 @@ _REFINE_BYTES = 2 * 2**20
 _SYMMETRIC_BLOCK = 512
 
 
-def default_device() -> torch.device:
-    """The GPU when one is present, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def resolve_device(device=None) -> str:
+    """``"cuda"``/``"cpu"``: the given device, else the GPU when one is present.
+
+    torch is imported only here and on the GPU path, so CPU-only work with an
+    explicit ``device="cpu"`` does not pay torch's import time and memory.
+    """
+    if device is not None:
+        return str(device)
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def unique_row_index(rows_digests: list[bytes]) -> np.ndarray:
@@ -69,10 +75,12 @@ class RowHasher:
         return [h.digest() for h in self._hashes]
 
 
-def _sorted_knn_from_rows(d: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _sorted_knn_from_rows(d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """k smallest entries per row of a distance block, ascending."""
-    values, index = torch.topk(d, k, dim=1, largest=False, sorted=True)
-    return values.cpu().numpy(), index.cpu().numpy()
+    part = np.argpartition(d, k - 1, axis=1)[:, :k] if d.shape[1] > k else np.argsort(d, axis=1)
+    values = np.take_along_axis(d, part, axis=1)
+    order = np.argsort(values, axis=1, kind="stable")
+    return np.take_along_axis(values, order, axis=1), np.take_along_axis(part, order, axis=1)
 
 
 class DistanceMatrix:
@@ -117,8 +125,8 @@ class DistanceMatrix:
     def knn(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Distances ``(N, k)`` and indices ``(N, k)`` of each point's k nearest others."""
         _check_k(k, self.n_points)
-        d = torch.from_numpy(self.distances).clone()
-        d.fill_diagonal_(float("inf"))
+        d = self.distances.copy()
+        np.fill_diagonal(d, np.inf)
         return _sorted_knn_from_rows(d, k)
 
 
@@ -127,7 +135,7 @@ class PointCloud:
 
     def __init__(self, points, *, device=None, validate=True):
         x = as_finite_matrix(points, "points", min_rows=3) if validate else points
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = resolve_device(device)
         x64 = np.asarray(x, dtype=np.float64)
         # Centring removes the common offset that makes |x|^2 + |y|^2 - 2x.y cancel.
         self._x64 = x64 - x64.mean(axis=0)
@@ -154,43 +162,56 @@ class PointCloud:
         n = self.n_points
         _check_k(k, n)
         n_candidates = min(k + margin, n - 1)
-        approx, candidates = self._candidates(n_candidates, torch.float32)
+        approx, candidates = self._candidates(n_candidates, np.float32)
         dist, index = self._refine(candidates, k)
         if n_candidates < n - 1:
-            bound = self._error_bound(torch.float32)
-            unproven = dist[:, -1] ** 2 + bound >= approx[:, -1]
-            if unproven.any():
-                rows = np.flatnonzero(unproven)
-                _, cand64 = self._candidates(n_candidates, torch.float64, rows=rows)
+            bound = self._error_bound(np.float32)
+            rows = np.flatnonzero(dist[:, -1] ** 2 + bound >= approx[:, -1])
+            if len(rows):
+                approx64, cand64 = self._candidates(n_candidates, np.float64, rows=rows)
                 dist[rows], index[rows] = self._refine(cand64, k, rows=rows)
+                bound64 = self._error_bound(np.float64)[rows]
+                still = rows[dist[rows, -1] ** 2 + bound64 >= approx64[:, -1]]
+                if len(still):
+                    dist[still], index[still] = self._brute_force(still, k)
+        return dist, index
+
+    def _brute_force(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact k nearest of ``rows`` from differences with every point (no Gram)."""
+        dist = np.empty((len(rows), k))
+        index = np.empty((len(rows), k), dtype=np.int64)
+        for out, row in enumerate(rows):
+            diff = self._x64 - self._x64[row]
+            d = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+            d[row] = np.inf
+            dist[out], index[out] = (v[0] for v in _sorted_knn_from_rows(d[None, :], k))
         return dist, index
 
     def _error_bound(self, dtype) -> np.ndarray:
         """Per-row upper bound on |approximate - exact| squared distance (worst case)."""
-        eps = _FLOAT32_EPS if dtype == torch.float32 else float(np.finfo(np.float64).eps)
+        eps = float(np.finfo(dtype).eps)
         sq = np.einsum("ij,ij->i", self._x64, self._x64)
         return (self.n_features + 8) * eps * (sq + sq.max())
 
     def _candidates(self, n_candidates: int, dtype, rows=None) -> tuple[np.ndarray, np.ndarray]:
         """Approximate squared distances and indices of the nearest candidates per row."""
-        np_dtype = np.float32 if dtype == torch.float32 else np.float64
-        x = self._x64.astype(np_dtype, copy=False)
+        x = self._x64.astype(dtype, copy=False)
         sq = np.einsum("ij,ij->i", x, x)
-        if rows is None and self.device.type == "cpu":
+        if rows is None and self.device == "cpu":
             return _symmetric_candidates(x, sq, n_candidates)
         rows = np.arange(self.n_points) if rows is None else np.asarray(rows)
-        xt = torch.from_numpy(x).to(self.device)
-        sqt = torch.from_numpy(sq).to(self.device)
-        block = max(1, _BLOCK_BYTES // (np.dtype(np_dtype).itemsize * self.n_points))
+        block = max(1, _BLOCK_BYTES // (np.dtype(dtype).itemsize * self.n_points))
         out_d = np.empty((len(rows), n_candidates), dtype=np.float64)
         out_i = np.empty((len(rows), n_candidates), dtype=np.int64)
+        if self.device != "cpu":
+            return _gpu_candidates(x, sq, rows, n_candidates, self.device, block)
         for start in range(0, len(rows), block):
-            r = torch.as_tensor(rows[start : start + block], device=self.device)
-            d2 = (sqt[r, None] + sqt[None, :]) - 2.0 * (xt[r] @ xt.T)
-            d2[torch.arange(len(r), device=self.device), r] = float("inf")
-            values, index = torch.topk(d2, n_candidates, dim=1, largest=False)
-            out_d[start : start + len(r)] = values.double().cpu().numpy()
-            out_i[start : start + len(r)] = index.cpu().numpy()
+            r = rows[start : start + block]
+            d2 = sq[r, None] + sq[None, :] - 2.0 * (x[r] @ x.T)
+            d2[np.arange(len(r)), r] = np.inf
+            out_d[start : start + len(r)], out_i[start : start + len(r)] = _sorted_knn_from_rows(
+                d2, n_candidates
+            )
         return out_d, out_i
 
     def _refine(self, candidates: np.ndarray, k: int, rows=None) -> tuple[np.ndarray, np.ndarray]:
@@ -212,42 +233,118 @@ class PointCloud:
         return dist, index
 
 
+def _gpu_candidates(x, sq, rows, n_candidates, device, block):
+    """Row-block candidate search on a torch device (GEMM and top-k on the GPU)."""
+    import torch
+
+    xt = torch.from_numpy(x).to(device)
+    sqt = torch.from_numpy(sq).to(device)
+    out_d = np.empty((len(rows), n_candidates), dtype=np.float64)
+    out_i = np.empty((len(rows), n_candidates), dtype=np.int64)
+    for start in range(0, len(rows), block):
+        r = torch.as_tensor(rows[start : start + block], device=device)
+        d2 = (sqt[r, None] + sqt[None, :]) - 2.0 * (xt[r] @ xt.T)
+        d2[torch.arange(len(r), device=device), r] = float("inf")
+        values, index = torch.topk(d2, n_candidates, dim=1, largest=False)
+        out_d[start : start + len(r)] = values.double().cpu().numpy()
+        out_i[start : start + len(r)] = index.cpu().numpy()
+    return out_d, out_i
+
+
 def _symmetric_candidates(x: np.ndarray, sq: np.ndarray, n_candidates: int):
     """Nearest candidates of every point, computing each pair's product once.
 
-    Row block [s, e) is multiplied with all points from s on; the block gives
+    Row block [s, e) is multiplied with all points from s on; the block offers
     candidates to its own rows (row direction) and to every later point
     (column direction), so the upper triangle of the Gram matrix suffices.
+    Each point keeps a running list of its best candidates; only values below
+    its current worst candidate are gathered, which after the first block are
+    a tiny fraction, so selection costs one comparison pass.
     """
     n = x.shape[0]
-    best_d = torch.full((n, n_candidates), float("inf"), dtype=torch.float64)
-    best_i = torch.full((n, n_candidates), -1, dtype=torch.int64)
-    ones = np.ones((n, 1), dtype=x.dtype)
-    # [x_i, |x_i|^2, 1] . [-2 x_j, 1, |x_j|^2] = |x_i - x_j|^2 in one GEMM.
-    left = np.hstack([x, sq[:, None].astype(x.dtype), ones])
-    right = np.hstack([-2.0 * x, ones, sq[:, None].astype(x.dtype)])
+    best_d = np.full((n, n_candidates), np.inf, dtype=x.dtype)
+    best_i = np.full((n, n_candidates), -1, dtype=np.int64)
+    # [x_i, |x_i|^2, 1, 0...] . [-2 x_j, 1, |x_j|^2, 0...] = |x_i - x_j|^2 in one GEMM;
+    # the zero padding to a multiple of 16 columns suits the BLAS kernels.
+    width = -(-(x.shape[1] + 2) // 16) * 16
+    left = np.zeros((n, width), dtype=x.dtype)
+    left[:, : x.shape[1]] = x
+    left[:, x.shape[1]] = sq
+    left[:, x.shape[1] + 1] = 1.0
+    right_t = np.zeros((width, n), dtype=x.dtype)  # stored transposed: (features, points)
+    right_t[: x.shape[1]] = -2.0 * x.T
+    right_t[x.shape[1]] = 1.0
+    right_t[x.shape[1] + 1] = sq
     block = max(n_candidates + 1, min(_SYMMETRIC_BLOCK, _BLOCK_BYTES // (x.itemsize * n)))
     for s in range(0, n, block):
         e = min(s + block, n)
-        g = left[s:e] @ right[s:].T
+        g = left[s:e] @ right_t[:, s:]
         g[np.arange(e - s), np.arange(e - s)] = np.inf
-        t = torch.from_numpy(g)
-        values, index = torch.topk(t, min(n_candidates, n - s), dim=1, largest=False)
-        _merge(best_d, best_i, slice(s, e), values, index + s)
+        _offer(best_d, best_i, g, np.arange(s, e), s, targets_on_rows=True)
         if e < n:
-            later = t[:, e - s :].T.contiguous()
-            values, index = torch.topk(later, min(n_candidates, e - s), dim=1, largest=False)
-            _merge(best_d, best_i, slice(e, n), values, index + s)
-    return best_d.numpy(), best_i.numpy()
+            _offer(best_d, best_i, g[:, e - s :], np.arange(e, n), s, targets_on_rows=False)
+    return best_d.astype(np.float64), best_i
 
 
-def _merge(best_d, best_i, rows: slice, values, index) -> None:
-    """Keep the smallest entries of the running candidate lists and a new batch."""
-    d = torch.cat([best_d[rows], values.double()], dim=1)
-    i = torch.cat([best_i[rows], index], dim=1)
-    keep_d, order = torch.topk(d, best_d.shape[1], dim=1, largest=False, sorted=True)
-    best_d[rows] = keep_d
-    best_i[rows] = torch.gather(i, 1, order)
+def _offer(best_d, best_i, values, targets, first_source: int, targets_on_rows: bool) -> None:
+    """Merge candidate sources into the targets' running candidate lists.
+
+    ``values`` holds approximate squared distances between ``targets`` and the
+    source points ``first_source, first_source + 1, ...``: targets on rows
+    (row direction) or on columns (column direction; kept in memory order,
+    never transposed, so the comparison and the gather stream through memory).
+    """
+    k = best_d.shape[1]
+    threshold = best_d[targets, -1]
+    below = values < (threshold[:, None] if targets_on_rows else threshold[None, :])
+    n_below = np.count_nonzero(below)
+    if n_below == 0:
+        return
+    if n_below > 8 * k * len(targets):  # lists still empty: select densely
+        by_target = values if targets_on_rows else values.T
+        if by_target.shape[1] > k:
+            src = np.argpartition(by_target, k - 1, axis=1)[:, :k]
+        else:
+            src = np.broadcast_to(np.arange(by_target.shape[1]), (len(targets), by_target.shape[1]))
+        tgt = np.broadcast_to(np.arange(len(targets))[:, None], src.shape).ravel()
+        src = src.ravel()
+    else:
+        row, col = np.unravel_index(_sparse_flatnonzero(below), below.shape)
+        tgt, src = (row, col) if targets_on_rows else (col, row)
+    picked = values[tgt, src] if targets_on_rows else values[src, tgt]
+    _merge(best_d, best_i, targets[tgt], picked, src + first_source)
+
+
+def _sparse_flatnonzero(mask: np.ndarray) -> np.ndarray:
+    """``np.flatnonzero`` for a sparse C-contiguous boolean array, ~8x faster.
+
+    Scans the mask as 64-bit words and looks inside the few non-zero words only.
+    """
+    flat = mask.reshape(-1)
+    n_words = len(flat) // 8
+    words = flat[: n_words * 8].view(np.uint64)
+    hit_words = np.flatnonzero(words)
+    inside = (hit_words[:, None] * 8 + np.arange(8)).ravel()
+    hits = inside[flat[inside]]
+    tail = np.flatnonzero(flat[n_words * 8 :]) + n_words * 8
+    return np.concatenate([hits, tail])
+
+
+def _merge(best_d, best_i, target, value, source) -> None:
+    """Keep, per target point, the k smallest of its list and the new (value, source) pairs."""
+    k = best_d.shape[1]
+    affected = np.unique(target)
+    point = np.concatenate([np.repeat(affected, k), target])
+    dist = np.concatenate([best_d[affected].ravel(), value.astype(best_d.dtype)])
+    index = np.concatenate([best_i[affected].ravel(), source])
+    order = np.lexsort((dist, point))
+    point, dist, index = point[order], dist[order], index[order]
+    group_start = np.searchsorted(point, affected)
+    counts = np.diff(np.append(group_start, len(point)))
+    rank = np.arange(len(point)) - np.repeat(group_start, counts)
+    keep = rank < k  # every affected point has at least k entries (its old list)
+    best_d[affected] = dist[keep].reshape(-1, k)
+    best_i[affected] = index[keep].reshape(-1, k)
 
 
 class GramAccumulator:
@@ -267,16 +364,18 @@ class GramAccumulator:
             raise ValueError(f"need at least 3 points for distances; got {n_points}.")
         self.n_points = n_points
         self.n_features = 0
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = resolve_device(device)
         self._hasher = RowHasher(n_points)
-        if self.device.type == "cuda":
+        if self.device != "cpu":
+            import torch
+
             self._gram = torch.zeros((n_points, n_points), dtype=torch.float64, device=self.device)
         else:
             self._gram = np.zeros((n_points, n_points), dtype=np.float64, order="F")
 
     def update(self, chunk) -> None:
         """Add a feature chunk ``(N, d_chunk)`` (numpy array or torch tensor)."""
-        if isinstance(chunk, torch.Tensor):
+        if hasattr(chunk, "detach"):  # a torch tensor
             chunk = chunk.detach().cpu().numpy()
         chunk = np.asarray(chunk)
         if chunk.ndim != 2 or chunk.shape[0] != self.n_points:
@@ -288,7 +387,9 @@ class GramAccumulator:
         self._hasher.update(chunk)
         centred = chunk.astype(np.float64)
         centred -= centred.mean(axis=0)
-        if self.device.type == "cuda":
+        if self.device != "cpu":
+            import torch
+
             c = torch.from_numpy(centred).to(self.device)
             self._gram += c @ c.T
         else:
@@ -298,10 +399,11 @@ class GramAccumulator:
 
     def gram(self) -> np.ndarray:
         """The centred Gram matrix ``(N, N)``, float64."""
-        g = self._gram.cpu().numpy() if isinstance(self._gram, torch.Tensor) else self._gram
-        if isinstance(self._gram, np.ndarray):
-            upper = np.triu(g)
-            g = upper + np.triu(g, k=1).T
+        if not isinstance(self._gram, np.ndarray):
+            return self._gram.cpu().numpy()
+        g = self._gram
+        upper = np.triu(g)
+        g = upper + np.triu(g, k=1).T
         return np.ascontiguousarray(g)
 
     def distance_matrix(self) -> DistanceMatrix:
