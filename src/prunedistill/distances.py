@@ -184,7 +184,8 @@ class PointCloud:
             diff = self._x64 - self._x64[row]
             d = np.sqrt(np.einsum("ij,ij->i", diff, diff))
             d[row] = np.inf
-            dist[out], index[out] = (v[0] for v in _sorted_knn_from_rows(d[None, :], k))
+            values, nearest = _sorted_knn_from_rows(d[None, :], k)
+            dist[out], index[out] = values[0], nearest[0]
         return dist, index
 
     def _error_bound(self, dtype) -> np.ndarray:
@@ -201,10 +202,10 @@ class PointCloud:
             return _symmetric_candidates(x, sq, n_candidates)
         rows = np.arange(self.n_points) if rows is None else np.asarray(rows)
         block = max(1, _BLOCK_BYTES // (np.dtype(dtype).itemsize * self.n_points))
-        out_d = np.empty((len(rows), n_candidates), dtype=np.float64)
-        out_i = np.empty((len(rows), n_candidates), dtype=np.int64)
         if self.device != "cpu":
             return _gpu_candidates(x, sq, rows, n_candidates, self.device, block)
+        out_d = np.empty((len(rows), n_candidates), dtype=np.float64)
+        out_i = np.empty((len(rows), n_candidates), dtype=np.int64)
         for start in range(0, len(rows), block):
             r = rows[start : start + block]
             d2 = sq[r, None] + sq[None, :] - 2.0 * (x[r] @ x.T)
