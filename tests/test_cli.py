@@ -31,3 +31,27 @@ def test_id_command_errors_without_partial_output(tmp_path):
 def test_run_says_not_available(capsys):
     assert main(["run"]) == 2
     assert "not" in capsys.readouterr().err
+
+
+def test_stimuli_command_writes_store_and_montage(tmp_path):
+    from prunedistill.stimuli import load_stimuli
+
+    out = tmp_path / "stim"
+    assert main(["stimuli", "--set", "tafazoli", "--size", "32", "--objects",
+                 "bunny,procedural:9", "--out", str(out), "--quiet"]) == 0
+    stored = load_stimuli(out / "tafazoli.zarr")
+    assert stored.sizes["stimulus"] == 76
+    assert (out / "tafazoli_montage.png").stat().st_size > 0
+    assert main(["stimuli", "--set", "training", "--n", "12", "--objects-count", "5",
+                 "--size", "32", "--out", str(out)]) == 0
+    training = load_stimuli(out / "training.zarr")
+    assert training.sizes["stimulus"] == 12 and training.object_index.max() < 5
+
+
+def test_stimuli_command_folder_errors(tmp_path):
+    with pytest.raises(SystemExit, match="--folder"):
+        main(["stimuli", "--set", "folder", "--out", str(tmp_path / "o")])
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["stimuli", "--set", "folder", "--folder", str(tmp_path / "none"),
+              "--out", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists()

@@ -86,6 +86,37 @@ def command_id(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_stimuli(args: argparse.Namespace) -> int:
+    from . import stimuli
+
+    out = Path(args.out)
+    try:
+        if args.set == "tafazoli":
+            objects = args.objects.split(",") if args.objects else stimuli.TAFAZOLI_OBJECTS
+            dataset = stimuli.tafazoli(args.size, objects, field_deg=args.field_deg,
+                                       progress=not args.quiet)
+        elif args.set == "bars":
+            dataset = stimuli.bars(args.size, field_deg=args.field_deg)
+        elif args.set == "training":
+            stream = stimuli.TrainingStream(
+                args.objects_count, camera=stimuli.Camera(args.size, args.field_deg),
+                seed=args.seed, epoch_images=args.n)
+            dataset = stream.as_dataset(epoch=0)
+        else:
+            if not args.folder:
+                raise SystemExit("error: --set folder needs --folder DIR (and a metadata CSV).")
+            dataset = stimuli.load_folder(args.folder, args.metadata, field_deg=args.field_deg,
+                                          size=args.size if args.resize else None)
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"error: {error}") from None
+    out.mkdir(parents=True, exist_ok=True)
+    store = stimuli.save_stimuli(dataset, out / f"{args.set}.zarr")
+    picture = stimuli.save_montage(dataset, out / f"{args.set}_montage.png")
+    print(f"{dataset.sizes['stimulus']} stimuli of {dataset.attrs['image_size']} px "
+          f"({dataset.attrs['deg_per_pixel']:.4g} deg/px) -> {store}, {picture}")
+    return 0
+
+
 def command_run(args: argparse.Namespace) -> int:
     print(RUN_NOT_AVAILABLE, file=sys.stderr)
     return 2
@@ -119,6 +150,31 @@ def build_parser() -> argparse.ArgumentParser:
                            help="also run the scale analysis (1..20 blocks)")
     id_parser.add_argument("--out", help="write the results as JSON here")
     id_parser.set_defaults(func=command_id)
+
+    stim = sub.add_parser(
+        "stimuli", help="render or load a stimulus set; write it (zarr) and a montage (PNG)",
+        epilog="examples:\n  prunedistill stimuli --set tafazoli --size 128 --out stimuli/\n"
+               "  prunedistill stimuli --set training --n 200 --out stimuli/\n"
+               "  prunedistill stimuli --set folder --folder my_images/ --out stimuli/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    stim.add_argument("--set", choices=["tafazoli", "bars", "training", "folder"],
+                      default="tafazoli", help="which set (default tafazoli)")
+    stim.add_argument("--size", type=int, default=128, help="image size in pixels (default 128)")
+    stim.add_argument("--field-deg", type=float, default=120.0,
+                      help="visual angle spanned by the image width (default 120)")
+    stim.add_argument("--objects", help="tafazoli: comma-separated mesh names (default: the "
+                      "6 natural + 4 procedural reference objects)")
+    stim.add_argument("--n", type=int, default=200, help="training: number of images")
+    stim.add_argument("--objects-count", type=int, default=50,
+                      help="training: number of objects (default 50)")
+    stim.add_argument("--seed", type=int, default=0, help="training: stream seed")
+    stim.add_argument("--folder", help="folder: the image folder")
+    stim.add_argument("--metadata", help="folder: the CSV (default FOLDER/metadata.csv)")
+    stim.add_argument("--resize", action="store_true",
+                      help="folder: resize every image to --size")
+    stim.add_argument("--out", required=True, help="output folder")
+    stim.add_argument("--quiet", action="store_true", help="no progress bar")
+    stim.set_defaults(func=command_stimuli)
     return parser
 
 

@@ -1,0 +1,107 @@
+"""A user's own stimuli: a folder of images plus a CSV of their metadata.
+
+The CSV has one row per image with columns ``file`` (path relative to the folder),
+``object`` and ``view``; every other column must be numeric and becomes a per-stimulus
+coordinate (e.g. ``position_deg``, ``luminance``). Images are converted to grayscale 0..1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .render import Camera
+
+REQUIRED_COLUMNS = ("file", "object", "view")
+
+
+def _read_metadata(csv_path: Path) -> pd.DataFrame:
+    if not csv_path.is_file():
+        raise FileNotFoundError(
+            f"metadata file {csv_path} does not exist; give a CSV with columns "
+            f"{', '.join(REQUIRED_COLUMNS)} and any numeric properties.")
+    try:
+        table = pd.read_csv(csv_path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read {csv_path} as CSV: {error}") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{csv_path} lacks column(s) {missing}; it has {list(table.columns)}. "
+            f"Required: {', '.join(REQUIRED_COLUMNS)}.")
+    if table.empty:
+        raise ValueError(f"{csv_path} lists no images.")
+    for column in REQUIRED_COLUMNS:
+        if table[column].isna().any():
+            rows = (np.flatnonzero(table[column].isna()) + 2).tolist()[:5]
+            raise ValueError(f"{csv_path}: column {column!r} is empty on line(s) {rows}.")
+    for column in table.columns:
+        if column in REQUIRED_COLUMNS:
+            continue
+        if not pd.api.types.is_numeric_dtype(table[column]):
+            raise ValueError(
+                f"{csv_path}: column {column!r} is not numeric (first value "
+                f"{table[column].iloc[0]!r}); properties must be numbers. Remove it or encode it.")
+        if table[column].isna().any():
+            rows = (np.flatnonzero(table[column].isna()) + 2).tolist()[:5]
+            raise ValueError(f"{csv_path}: column {column!r} has no value on line(s) {rows}.")
+    duplicated = table["file"][table["file"].duplicated()].tolist()
+    if duplicated:
+        raise ValueError(f"{csv_path} lists these files more than once: {duplicated[:5]}.")
+    return table
+
+
+def _read_image(path: Path, size: int | None) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            gray = image.convert("L")
+            if size is not None and gray.size != (size, size):
+                gray = gray.resize((size, size), Image.Resampling.BILINEAR)
+            return np.asarray(gray, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"cannot read image {path}: {error}. Use PNG, JPEG or TIFF.") from None
+
+
+def load_folder(folder, metadata_csv=None, *, field_deg: float = 120.0,
+                size: int | None = None) -> xr.Dataset:
+    """Load ``folder`` with its metadata CSV (default ``folder/metadata.csv``).
+
+    All images must be square and of one size, unless ``size`` is given (then each is
+    resized to ``size`` x ``size``). ``field_deg`` is the visual angle the image width spans.
+    Returns ``images[stimulus, y, x]`` float32 with coords ``file``, ``object``, ``view`` and
+    one per numeric CSV column, as the rendered sets do.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"stimulus folder {folder} does not exist.")
+    csv_path = Path(metadata_csv) if metadata_csv is not None else folder / "metadata.csv"
+    table = _read_metadata(csv_path)
+    paths = [folder / str(name) for name in table["file"]]
+    absent = [str(p) for p in paths if not p.is_file()]
+    if absent:
+        raise FileNotFoundError(
+            f"{len(absent)} image(s) listed in {csv_path} are not in {folder}, e.g. "
+            f"{absent[:3]}. Fix the 'file' column or add the images.")
+    images = [_read_image(p, size) for p in paths]
+    shapes = sorted({im.shape for im in images})
+    if len(shapes) > 1 or shapes[0][0] != shapes[0][1]:
+        raise ValueError(
+            f"images must be square and all the same size; found sizes {shapes[:5]}. "
+            "Pass size=N to resize them all to N x N.")
+    camera = Camera(size=shapes[0][0], field_deg=field_deg, supersample=1)
+    coords = {column: ("stimulus", table[column].to_numpy()) for column in table.columns}
+    for column in REQUIRED_COLUMNS:
+        coords[column] = ("stimulus", table[column].astype(str).to_numpy())
+    azimuth, elevation = camera.pixel_centres_deg()
+    coords["x"], coords["y"] = ("x", azimuth), ("y", elevation)
+    return xr.Dataset(
+        {"images": (("stimulus", "y", "x"), np.stack(images))},
+        coords=coords,
+        attrs={"set": "folder", "source": str(folder.resolve()), "deg_per_pixel":
+               camera.deg_per_pixel, "field_deg": field_deg, "image_size": camera.size},
+    )

@@ -1,0 +1,74 @@
+"""Writing and reading stimulus Datasets (zarr) and a montage for checking them by eye."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+
+def save_stimuli(stimuli: xr.Dataset, path) -> Path:
+    """Write ``stimuli`` to a zarr store at ``path``, atomically (a failed write leaves
+    nothing at ``path``; an existing store is replaced only once the new one is complete)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        stimuli.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def load_stimuli(path) -> xr.Dataset:
+    """Read a store written by :func:`save_stimuli` into memory."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no stimulus store at {path}; create one with "
+                                "`prunedistill stimuli --out DIR`.")
+    with xr.open_zarr(path, consolidated=True) as stored:
+        return stored.load()
+
+
+def montage(stimuli: xr.Dataset, columns: int | None = None, gap: int = 2) -> np.ndarray:
+    """One image ``(rows * (h + gap), columns * (w + gap))`` in 0..1 with thin grey gaps.
+
+    When the stimuli form a full objects x views grid, rows are objects and columns views;
+    otherwise the stimuli fill ``columns`` per row (default: about square).
+    """
+    images = stimuli["images"].values
+    n, height, width = images.shape
+    rows_of = columns_of = None
+    if "object_index" in stimuli.coords and "view" in stimuli.coords:
+        _, rows_of = np.unique(stimuli["object_index"].values, return_inverse=True)
+        _, columns_of = np.unique(stimuli["view"].values, return_inverse=True)
+        if (rows_of.max() + 1) * (columns_of.max() + 1) != n:  # not a full objects x views grid
+            rows_of = None
+    if rows_of is None:
+        columns = columns or int(np.ceil(np.sqrt(n)))
+        rows_of, columns_of = np.divmod(np.arange(n), columns)
+    canvas = np.full(((rows_of.max() + 1) * (height + gap) - gap,
+                      (columns_of.max() + 1) * (width + gap) - gap), 0.3, dtype=np.float32)
+    for image, r, c in zip(images, rows_of, columns_of):
+        top, left = r * (height + gap), c * (width + gap)
+        canvas[top:top + height, left:left + width] = image
+    return canvas
+
+
+def save_montage(stimuli: xr.Dataset, path, **kwargs) -> Path:
+    """Write :func:`montage` as an 8-bit grayscale PNG (atomically)."""
+    from PIL import Image
+
+    path = Path(path)
+    pixels = np.round(np.clip(montage(stimuli, **kwargs), 0, 1) * 255).astype(np.uint8)
+    tmp = path.with_name(path.name + ".partial.png")
+    Image.fromarray(pixels).save(tmp)
+    tmp.replace(path)
+    return path
