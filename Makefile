@@ -29,6 +29,8 @@ test: $(STAMP_DEV)
 benchmarks: $(STAMP_DEV)
 	$(BIN)/python benchmarks/bench_dimension.py
 	$(BIN)/python benchmarks/bench_information.py
+	$(BIN)/python benchmarks/bench_stimuli.py
+	$(BIN)/python benchmarks/bench_extraction.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -55,3 +55,31 @@ def test_stimuli_command_folder_errors(tmp_path):
         main(["stimuli", "--set", "folder", "--folder", str(tmp_path / "none"),
               "--out", str(tmp_path / "o")])
     assert not (tmp_path / "o").exists()
+
+
+def test_layers_command_lists_shapes_and_presets(capsys):
+    assert main(["layers", "embedded"]) == 0
+    out = capsys.readouterr().out
+    assert "features.conv1_1" in out and "(16, 64, 64)" in out and "65,536" in out
+    assert "preset checkpoints" in out and "preset all" in out
+    with pytest.raises(SystemExit, match="Valid: embedded"):
+        main(["layers", "no_such_net"])
+
+
+def test_extract_command_writes_a_store(tmp_path):
+    from prunedistill.activations import ActivationStore
+
+    main(["stimuli", "--set", "tafazoli", "--size", "64", "--objects", "bunny,duck",
+          "--out", str(tmp_path), "--quiet"])
+    out = tmp_path / "act.zarr"
+    assert main(["extract", "embedded", "--weights", "untrained:1", "--stimuli",
+                 str(tmp_path / "tafazoli.zarr"), "--layers", "features.pool1,classifier.fc1",
+                 "--out", str(out), "--subset", "10", "--quiet"]) == 0
+    store = ActivationStore(out)
+    assert store.layers == ["features.pool1", "classifier.fc1"]
+    assert store.subset("features.pool1").sizes == {"stimulus": 76, "unit": 10}
+    assert store.attrs["stimuli"]["object"][:2] == ["bunny", "bunny"]
+    with pytest.raises(SystemExit, match="expects 224 x 224"):
+        main(["extract", "vgg11", "--stimuli", str(tmp_path / "tafazoli.zarr"),
+              "--out", str(tmp_path / "vgg.zarr"), "--quiet"])
+    assert not (tmp_path / "vgg.zarr").exists()

@@ -117,6 +117,65 @@ def command_stimuli(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_layers(args: argparse.Namespace) -> int:
+    from .activations import PRESETS, list_layers, resolve_layers
+    from .models import load_model
+
+    try:
+        model = load_model(args.model, args.weights)
+        layers = list_layers(model, input_size=args.size)
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"error: {error}") from None
+    width = max(len(layer.name) for layer in layers)
+    print(f"{'layer':<{width}}  {'type':<18} {'output shape':<16} {'units':>10}")
+    for layer in layers:
+        note = f"  (runs {layer.calls}x; the last output is used)" if layer.calls > 1 else ""
+        print(f"{layer.name:<{width}}  {layer.kind:<18} {str(layer.shape):<16} "
+              f"{layer.n_units:>10,}{note}")
+    for preset in PRESETS:
+        names = [layer.name for layer in resolve_layers(model, preset, layers)]
+        print(f"\npreset {preset} ({len(names)} layers): {', '.join(names)}")
+    return 0
+
+
+def command_extract(args: argparse.Namespace) -> int:
+    from .activations import ActivationStore, extract_to_store
+    from .models import load_model
+    from .stimuli import load_stimuli
+
+    try:
+        model = load_model(args.model, args.weights)
+        stimuli = load_stimuli(args.stimuli)
+        layers = args.layers.split(",") if "," in args.layers or args.layers not in (
+            "checkpoints", "all") else args.layers
+        path = extract_to_store(model, stimuli, layers, Path(args.out),
+                                batch_size=args.batch_size, device=args.device,
+                                subset_size=args.subset, seed=args.seed,
+                                keep_full=not args.no_full, progress=not args.quiet)
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"error: {error}") from None
+    store = ActivationStore(path)
+    print(f"{len(store.layers)} layers of {args.model} ({model.weights}) for "
+          f"{store.attrs['n_stimuli']} stimuli -> {path}")
+    return 0
+
+
+def command_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .models.registry import EMBEDDED_RECORD
+    from .models.training import TrainingConfig, recorded_config, train_embedded
+
+    config = recorded_config(EMBEDDED_RECORD) if args.recorded else TrainingConfig()
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed),
+                                   ("n_objects", args.objects)) if v is not None}
+    config = replace(config, **overrides)
+    _, record = train_embedded(config, out_dir=Path(args.out), progress=not args.quiet)
+    print(f"held-out top-1 {record['held_out_accuracy']:.3f} after "
+          f"{record['training_seconds']:.0f} s -> {Path(args.out) / 'embedded_cnn.pt'}")
+    return 0
+
+
 def command_run(args: argparse.Namespace) -> int:
     print(RUN_NOT_AVAILABLE, file=sys.stderr)
     return 2
@@ -175,6 +234,42 @@ def build_parser() -> argparse.ArgumentParser:
     stim.add_argument("--out", required=True, help="output folder")
     stim.add_argument("--quiet", action="store_true", help="no progress bar")
     stim.set_defaults(func=command_stimuli)
+
+    layers = sub.add_parser("layers", help="list a model's layers, output shapes and presets")
+    layers.add_argument("model", help="embedded, a torchvision name (vgg16, resnet50, ...) or "
+                        "package.module:factory")
+    layers.add_argument("--weights", default="untrained:0",
+                        help="untrained:<seed> (default untrained:0), trained, or a file")
+    layers.add_argument("--size", type=int, help="input size for models that accept any")
+    layers.set_defaults(func=command_layers)
+
+    extract = sub.add_parser("extract", help="extract layer activations of a stimulus set to a "
+                             "zarr store (full layers, a unit subset, exact Gram matrices)")
+    extract.add_argument("model")
+    extract.add_argument("--weights", default="untrained:0")
+    extract.add_argument("--stimuli", required=True, help="a store from `prunedistill stimuli`")
+    extract.add_argument("--layers", default="checkpoints",
+                         help="checkpoints (default), all, or comma-separated layer names")
+    extract.add_argument("--out", required=True, help="output store (.zarr)")
+    extract.add_argument("--batch-size", type=int, default=32)
+    extract.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    extract.add_argument("--subset", type=int, default=2000,
+                         help="units kept per layer for single-unit analyses (default 2000)")
+    extract.add_argument("--seed", type=int, default=0, help="seed of the unit subset")
+    extract.add_argument("--no-full", action="store_true",
+                         help="do not keep the full activations (only subset + Gram)")
+    extract.add_argument("--quiet", action="store_true")
+    extract.set_defaults(func=command_extract)
+
+    train = sub.add_parser("train", help="train the embedded CNN on the rendered training stream")
+    train.add_argument("--out", required=True, help="folder for embedded_cnn.pt and .json")
+    train.add_argument("--recorded", action="store_true",
+                       help="use the committed model's recorded training config")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--objects", type=int, help="number of training objects (default 50)")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--quiet", action="store_true")
+    train.set_defaults(func=command_train)
     return parser
 
 

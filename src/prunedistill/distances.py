@@ -411,14 +411,85 @@ class GramAccumulator:
         """Euclidean distances ``(N, N)`` with exact-duplicate information attached."""
         if self.n_features == 0:
             raise ValueError("no feature chunks were added.")
-        g = self.gram()
-        sq = np.diag(g)
-        d2 = sq[:, None] + sq[None, :] - 2.0 * g
-        np.maximum(d2, 0.0, out=d2)
-        d = np.sqrt(d2)
-        d = (d + d.T) / 2.0
-        np.fill_diagonal(d, 0.0)
-        return DistanceMatrix(d, self._hasher.digests(), validate=False)
+        return _distances_from_gram(self.gram(), self._hasher.digests())
+
+
+def _distances_from_gram(g: np.ndarray, digests: list[bytes]) -> DistanceMatrix:
+    sq = np.diag(g)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * g
+    np.maximum(d2, 0.0, out=d2)
+    d = np.sqrt(d2)
+    d = (d + d.T) / 2.0
+    np.fill_diagonal(d, 0.0)
+    return DistanceMatrix(d, digests, validate=False)
+
+
+class StreamingGram:
+    """Exact distance matrix of N points that arrive as batches of rows, in order.
+
+    A network's layer arrives a few stimuli at a time, all units at once. The new batch's
+    products with itself and with every earlier row are added to a float64 Gram matrix; the
+    earlier rows are read back, in blocks of about ``block_bytes``, from ``rows_source``
+    (anything sliceable as ``rows_source[start:stop] -> (rows, D)``, e.g. the zarr array the
+    batches are being written to), so the layer is never held in memory. All rows are
+    shifted by the first batch's mean, which distances ignore, to keep the float64 sums
+    well conditioned. Row hashes are taken on the way for exact-duplicate detection.
+
+    Memory: the ``(N, N)`` float64 matrix, the ``(D,)`` shift and one block of rows.
+    """
+
+    def __init__(self, n_points: int, rows_source, *, block_bytes: int = 64 * 2**20):
+        if n_points < 3:
+            raise ValueError(f"need at least 3 points for distances; got {n_points}.")
+        self.n_points = n_points
+        self.n_rows = 0
+        self._source = rows_source
+        self._block_bytes = block_bytes
+        self._gram = np.zeros((n_points, n_points), dtype=np.float64)
+        self._shift = None
+        self._digests: list[bytes] = []
+
+    def update(self, batch) -> None:
+        """Add the next rows ``(b, D)``; earlier rows must be readable from the source."""
+        if hasattr(batch, "detach"):
+            batch = batch.detach().cpu().numpy()
+        batch = np.asarray(batch)
+        if batch.ndim != 2:
+            raise ValueError(f"a batch of rows must be 2D (rows, features); got {batch.shape}.")
+        start, stop = self.n_rows, self.n_rows + batch.shape[0]
+        if stop > self.n_points:
+            raise ValueError(f"more than the {self.n_points} rows announced were added.")
+        check_finite(batch, "rows")
+        canonical = np.ascontiguousarray(batch) + 0  # -0.0 -> 0.0
+        self._digests += [hashlib.blake2b(row.data, digest_size=16).digest() for row in canonical]
+        if self._shift is None:
+            self._shift = batch.mean(axis=0, dtype=np.float64)
+        elif batch.shape[1] != self._shift.shape[0]:
+            raise ValueError(f"rows have {batch.shape[1]} features; earlier ones had "
+                             f"{self._shift.shape[0]}.")
+        current = np.subtract(batch, self._shift, dtype=np.float64)
+        self._gram[start:stop, start:stop] = current @ current.T
+        block = max(1, self._block_bytes // (8 * batch.shape[1]))
+        for first in range(0, start, block):
+            last = min(first + block, start)
+            earlier = np.subtract(self._source[first:last], self._shift, dtype=np.float64)
+            cross = earlier @ current.T
+            self._gram[first:last, start:stop] = cross
+            self._gram[start:stop, first:last] = cross.T
+        self.n_rows = stop
+
+    def gram(self) -> np.ndarray:
+        """The (shifted) Gram matrix ``(N, N)``, float64."""
+        if self.n_rows != self.n_points:
+            raise ValueError(f"only {self.n_rows} of {self.n_points} rows were added.")
+        return self._gram
+
+    def distance_matrix(self) -> DistanceMatrix:
+        """Euclidean distances ``(N, N)`` with exact-duplicate information attached."""
+        return _distances_from_gram(self.gram(), list(self._digests))
+
+    def digests(self) -> list[bytes]:
+        return list(self._digests)
 
 
 def distances_from_chunks(chunks: Iterable, *, device=None) -> DistanceMatrix:

@@ -1,0 +1,419 @@
+"""Layer discovery and exact activation extraction, streamed to a zarr store.
+
+One forward pass per batch serves every requested layer. The network is a copy with every
+``inplace`` flag turned off, and each hook clones its output, so a conv layer keeps its
+negative values even when the next ReLU (or a residual ``+=``) works in place.
+
+Store layout (one group per layer, named by the layer with "." kept):
+
+* ``act``     ``(stimulus, unit)`` float32, every unit, written batch by batch (optional);
+* ``subset``  ``(stimulus, k)`` float32, a seeded random subset of units for single-unit
+  analyses, with ``subset_unit`` (their flat indices);
+* ``gram``    ``(stimulus, stimulus)`` float64, the exact Gram matrix (of rows shifted by a
+  constant), accumulated during extraction (earlier rows are re-read from a temporary raw
+  file, deleted at the end), and ``row_digest`` ``(stimulus, 16)`` uint8, a
+  hash of each row for exact-duplicate detection. Together they give the distance matrix
+  without re-reading the layer.
+
+Units are numbered in C order of the layer's output shape, so unit ``u`` of a ``(C, H, W)``
+output is channel ``u // (H * W)``, row ``(u // W) % H``, column ``u % W``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .distances import DistanceMatrix, StreamingGram, _distances_from_gram
+from .models.registry import LoadedModel
+
+POOLING = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+           nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d,
+           nn.AdaptiveAvgPool3d)
+CONVOLUTION = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+NONLINEARITY = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish,
+                nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.Mish, nn.PReLU, nn.SELU, nn.CELU)
+PRESETS = ("checkpoints", "all")
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A layer's name (module path, or "input"), module type, per-stimulus output shape and
+    unit count; ``calls`` > 1 marks a module run several times per forward (the last output
+    is the one extracted)."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    n_units: int
+    calls: int = 1
+
+    def unit_coords(self, units: np.ndarray) -> dict[str, np.ndarray]:
+        """``channel``, ``y``, ``x`` of flat unit indices (-1 where the shape has no such axis)."""
+        units = np.asarray(units, dtype=np.int64)
+        if len(self.shape) == 3:
+            c, h, w = self.shape
+            return {"channel": units // (h * w), "y": (units // w) % h, "x": units % w}
+        if len(self.shape) == 1:
+            minus = np.full_like(units, -1)
+            return {"channel": units, "y": minus, "x": minus.copy()}
+        index = np.unravel_index(units, self.shape)
+        return {"channel": index[0], "y": index[-2] if len(self.shape) > 1 else units * 0 - 1,
+                "x": index[-1]}
+
+
+def without_inplace(module: nn.Module) -> nn.Module:
+    """A deep copy of ``module`` in eval mode with every ``inplace`` attribute set False."""
+    clone = copy.deepcopy(module).eval()
+    for child in clone.modules():
+        if getattr(child, "inplace", False):
+            child.inplace = False
+    return clone
+
+
+def _is_leaf(module: nn.Module) -> bool:
+    return next(module.children(), None) is None
+
+
+def _is_residual_block(module: nn.Module) -> bool:
+    """A residual block (torchvision ResNet BasicBlock / Bottleneck): its output, after the
+    skip connection, is a checkpoint of the Ansuini protocol."""
+    return type(module).__name__ in ("BasicBlock", "Bottleneck")
+
+
+def list_layers(model: LoadedModel, input_size: int | None = None) -> list[LayerInfo]:
+    """Every leaf module's (and residual block's) output shape, in the order the outputs are
+    produced, after the pseudo-layer ``input`` (the preprocessed image)."""
+    size = input_size or model.preprocessing.input_size or 224
+    x = model.preprocessing(np.zeros((1, size, size), dtype=np.float32))
+    module = without_inplace(model.module)
+    seen: dict[str, list] = {}
+    hooks = []
+    for name, child in module.named_modules():
+        if name and (_is_leaf(child) or _is_residual_block(child)):
+            def hook(_, __, output, name=name, child=child):
+                if torch.is_tensor(output):
+                    entry = seen.setdefault(name, [type(child).__name__, None, 0])
+                    entry[1], entry[2] = tuple(output.shape[1:]), entry[2] + 1
+            hooks.append(child.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            module(x)
+    finally:
+        for handle in hooks:
+            handle.remove()
+    layers = [LayerInfo("input", "Input", tuple(x.shape[1:]), int(np.prod(x.shape[1:])))]
+    for name, (kind, shape, calls) in seen.items():
+        layers.append(LayerInfo(name, kind, shape, int(np.prod(shape)), calls))
+    return layers
+
+
+def _kind_of(model: LoadedModel, name: str) -> type:
+    return type(model.module.get_submodule(name))
+
+
+def resolve_layers(model: LoadedModel, layers: str | Sequence[str],
+                   available: list[LayerInfo] | None = None) -> list[LayerInfo]:
+    """Layer infos for a preset (``checkpoints``: input, every pooling and linear layer and
+    residual block output, the Ansuini protocol; ``all``: input, every conv, nonlinearity, pooling and linear output)
+    or a list of names (an unknown name is an error listing the valid ones)."""
+    available = available or list_layers(model)
+    by_name = {info.name: info for info in available}
+    if isinstance(layers, str) and layers in PRESETS:
+        wanted = (POOLING + (nn.Linear,)) if layers == "checkpoints" else (
+            CONVOLUTION + NONLINEARITY + POOLING + (nn.Linear,))
+        return [info for info in available if info.name == "input"
+                or issubclass(_kind_of(model, info.name), wanted)
+                or (layers == "checkpoints"
+                    and _is_residual_block(model.module.get_submodule(info.name)))]
+    names = [layers] if isinstance(layers, str) else list(layers)
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise ValueError(
+            f"unknown layer(s) {unknown} for {model.name}. Valid names: "
+            f"{', '.join(by_name)}; or a preset: {', '.join(PRESETS)}.")
+    return [by_name[n] for n in names]
+
+
+class _RowSpill:
+    """Rows of one layer appended to a raw float32 file, sliceable as ``spill[a:b]``.
+
+    The streaming Gram matrix re-reads earlier rows once per batch; from this uncompressed
+    file (in the page cache) that costs a memory copy, where the compressed zarr array
+    would be decompressed again every time.
+    """
+
+    def __init__(self, path: Path, n_units: int):
+        self.path, self.n_units, self.n_rows = path, n_units, 0
+        self._handle = open(path, "w+b")
+
+    def append(self, rows: np.ndarray) -> None:
+        self._handle.write(np.ascontiguousarray(rows, dtype=np.float32).tobytes())
+        self._handle.flush()
+        self.n_rows += len(rows)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        start, stop, _ = rows.indices(self.n_rows)
+        self._handle.seek(start * self.n_units * 4)
+        data = np.fromfile(self._handle, dtype=np.float32, count=(stop - start) * self.n_units)
+        return data.reshape(stop - start, self.n_units)
+
+    def close(self) -> None:
+        self._handle.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _fast_compressor():
+    """Blosc LZ4 with byte shuffle: writes twice as fast as zarr's default Zstd, and ReLU
+    zeros still compress."""
+    from numcodecs import Blosc
+
+    return Blosc(cname="lz4", clevel=1, shuffle=Blosc.SHUFFLE)
+
+
+class _StopForward(Exception):
+    """Raised by the deepest requested hook: later layers need not run."""
+
+
+class LayerTap:
+    """Runs the network on batches and returns the requested layers' outputs.
+
+    ``tap(images) -> {layer: (batch, units) float32 CPU tensor}``; images are stimulus images
+    ``(batch, H, W)`` in 0..1 (the model's preprocessing is applied).
+    """
+
+    def __init__(self, model: LoadedModel, layers: Sequence[LayerInfo], device: str = "cpu"):
+        self.model = model
+        self.layers = list(layers)
+        self.device = device
+        self.module = without_inplace(model.module).to(device)
+        self._outputs: dict[str, torch.Tensor] = {}
+        self._calls: dict[str, int] = {}
+        self._pending: set[str] = set()
+        self._hooks = []
+        for info in self.layers:
+            if info.name == "input":
+                continue
+            child = self.module.get_submodule(info.name)
+            self._hooks.append(child.register_forward_hook(self._hook(info.name, info.calls)))
+
+    def _hook(self, name: str, calls: int):
+        def hook(_, __, output):
+            self._calls[name] = self._calls.get(name, 0) + 1
+            if self._calls[name] < calls:
+                return  # a module run several times: keep its last output
+            self._outputs[name] = output.detach().flatten(1).to("cpu", torch.float32, copy=True)
+            self._pending.discard(name)
+            if not self._pending:
+                raise _StopForward
+        return hook
+
+    @torch.no_grad()
+    def __call__(self, images) -> dict[str, torch.Tensor]:
+        x = self.model.preprocessing(images)
+        self._outputs, self._calls = {}, {}
+        self._pending = {info.name for info in self.layers if info.name != "input"}
+        if "input" in {info.name for info in self.layers}:
+            self._outputs["input"] = x.flatten(1).clone()
+        if self._pending:
+            try:
+                self.module(x.to(self.device))
+            except _StopForward:
+                pass
+        return {info.name: self._outputs[info.name] for info in self.layers}
+
+    def close(self) -> None:
+        for handle in self._hooks:
+            handle.remove()
+
+
+def resolve_device(device: str | None) -> str:
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was requested but no GPU is available; use 'cpu'.")
+    return device
+
+
+def subset_units(layer: str, n_units: int, k: int, seed: int) -> np.ndarray:
+    """Sorted, seeded random choice of ``min(k, n_units)`` unit indices of ``layer``."""
+    if k >= n_units:
+        return np.arange(n_units)
+    rng = np.random.default_rng([seed, zlib.crc32(layer.encode())])
+    return np.sort(rng.choice(n_units, size=k, replace=False))
+
+
+def _images_of(stimuli) -> np.ndarray:
+    images = stimuli["images"].values if hasattr(stimuli, "data_vars") else np.asarray(stimuli)
+    if images.ndim != 3:
+        raise ValueError(f"stimulus images must be (stimulus, y, x); got {images.shape}.")
+    if not np.isfinite(images).all():
+        raise ValueError("stimulus images contain NaN or infinite values.")
+    return images
+
+
+def _stimulus_table(stimuli) -> dict:
+    if not hasattr(stimuli, "coords"):
+        return {}
+    table = {}
+    for name, coord in stimuli.coords.items():
+        if coord.dims == ("stimulus",):
+            values = coord.values
+            table[name] = values.astype(str).tolist() if values.dtype.kind in "OUS" else values.tolist()
+    return table
+
+
+def extract_to_store(model: LoadedModel, stimuli, layers: str | Sequence[str], path, *,
+                     batch_size: int = 32, device: str | None = None, subset_size: int = 2000,
+                     seed: int = 0, keep_full: bool = True, gram: bool = True,
+                     progress: bool = False) -> Path:
+    """Extract ``layers`` for every stimulus into a zarr store at ``path``.
+
+    Written to ``path.partial`` and renamed when complete: an interrupted or failed run leaves
+    no store at ``path``. Returns ``path``.
+    """
+    import zarr
+
+    images = _images_of(stimuli)
+    n_stimuli = len(images)
+    if gram and n_stimuli < 3:
+        raise ValueError(f"distances need at least 3 stimuli; got {n_stimuli}.")
+    device = resolve_device(device)
+    size = images.shape[-1]
+    available = list_layers(model, input_size=size if model.preprocessing.input_size is None
+                            else None)
+    infos = resolve_layers(model, layers, available)
+    model.preprocessing(images[:1])  # wrong size or channels fail before anything is written
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+    tap = LayerTap(model, infos, device)
+    try:
+        sinks = {}
+        for info in infos:
+            group = root.create_group(info.name)
+            column_chunk = max(1024, (4 * 2**20) // (4 * batch_size))
+            act = group.create_array("act", shape=(n_stimuli, info.n_units), dtype="float32",
+                                     chunks=(batch_size, min(column_chunk, info.n_units)),
+                                     compressors=_fast_compressor()) if keep_full else None
+            chosen = subset_units(info.name, info.n_units, subset_size, seed)
+            group.create_array("subset_unit", data=chosen)
+            subset = group.create_array("subset", shape=(n_stimuli, len(chosen)),
+                                        dtype="float32", chunks=(n_stimuli, len(chosen)))
+            group.attrs.update({"layer": info.name, "kind": info.kind, "shape": list(info.shape),
+                                "n_units": info.n_units, "calls": info.calls})
+            spill = _RowSpill(tmp / f"{info.name}.rows", info.n_units) if gram else None
+            accumulator = StreamingGram(n_stimuli, spill) if gram else None
+            sinks[info.name] = (act, subset, chosen, accumulator, spill)
+        batches = range(0, n_stimuli, batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc=f"extracting {model.name}", unit="batch")
+        for start in batches:
+            outputs = tap(images[start:start + batch_size])
+            stop = start + len(next(iter(outputs.values())))
+            for name, rows in outputs.items():
+                rows = rows.numpy()
+                if not np.isfinite(rows).all():
+                    raise ValueError(
+                        f"layer {name} produced NaN or infinite activations for stimuli "
+                        f"{start}..{stop - 1}; check the weights and the input images.")
+                act, subset, chosen, accumulator, spill = sinks[name]
+                if accumulator is not None:
+                    accumulator.update(rows)  # reads rows [0, start) back from the spill
+                    spill.append(rows)
+                if act is not None:
+                    act[start:stop] = rows
+                subset[start:stop] = rows[:, chosen]
+        for info in infos:
+            act, _, _, accumulator, spill = sinks[info.name]
+            group = root[info.name]
+            if spill is not None:
+                spill.close()
+            if accumulator is not None:
+                group.create_array("gram", data=accumulator.gram())
+                digests = np.frombuffer(b"".join(accumulator.digests()), dtype=np.uint8)
+                group.create_array("row_digest", data=digests.reshape(n_stimuli, 16))
+        root.attrs.update({
+            "model": model.describe(),
+            "layers": [info.name for info in infos],
+            "n_stimuli": n_stimuli,
+            "stimuli": _stimulus_table(stimuli),
+            "stimulus_attrs": json.loads(json.dumps(getattr(stimuli, "attrs", {}), default=str)),
+            "subset_seed": seed,
+            "device": device,
+        })
+        zarr.consolidate_metadata(str(tmp))
+    except BaseException:
+        tap.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    tap.close()
+    if path.exists():
+        shutil.rmtree(path)
+    tmp.rename(path)
+    return path
+
+
+class ActivationStore:
+    """Read access to a store written by :func:`extract_to_store`."""
+
+    def __init__(self, path):
+        import zarr
+
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"no activation store at {self.path}.")
+        self._root = zarr.open_group(str(self.path), mode="r")
+        self.attrs = dict(self._root.attrs)
+        self.layers: list[str] = list(self.attrs["layers"])
+
+    def _group(self, layer: str):
+        if layer not in self.layers:
+            raise ValueError(f"layer {layer!r} is not in {self.path}; it has {self.layers}.")
+        return self._root[layer]
+
+    def info(self, layer: str) -> LayerInfo:
+        a = self._group(layer).attrs
+        return LayerInfo(a["layer"], a["kind"], tuple(a["shape"]), a["n_units"], a["calls"])
+
+    def full(self, layer: str):
+        """The zarr array ``(stimulus, unit)`` (lazy; slice it)."""
+        group = self._group(layer)
+        if "act" not in group:
+            raise ValueError(f"the full activations of {layer} were not kept "
+                             "(extracted with keep_full=False); use subset() or distances().")
+        return group["act"]
+
+    def subset(self, layer: str):
+        """The unit subset as an xarray DataArray ``act[stimulus, unit]`` with unit coords
+        ``unit``, ``channel``, ``y``, ``x`` and the stimulus coords."""
+        import xarray as xr
+
+        group = self._group(layer)
+        units = group["subset_unit"][:]
+        coords = {"unit": ("unit", units)}
+        coords.update({k: ("unit", v) for k, v in self.info(layer).unit_coords(units).items()})
+        coords.update({k: ("stimulus", np.asarray(v)) for k, v in self.attrs["stimuli"].items()})
+        return xr.DataArray(group["subset"][:], dims=("stimulus", "unit"), coords=coords,
+                            name="act", attrs={"layer": layer, **self.attrs["model"]})
+
+    def distances(self, layer: str) -> DistanceMatrix:
+        """Exact Euclidean distances between stimuli in ``layer``, from the stored Gram."""
+        group = self._group(layer)
+        if "gram" not in group:
+            raise ValueError(f"no Gram matrix stored for {layer} (extracted with gram=False).")
+        digests = [bytes(row) for row in group["row_digest"][:]]
+        return _distances_from_gram(group["gram"][:], digests)

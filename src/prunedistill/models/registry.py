@@ -1,0 +1,233 @@
+"""Resolve a model name and a weights spec to a ready network with its preprocessing.
+
+Model names: ``embedded`` (the project's CNN), any torchvision classification model
+(``alexnet``, ``vgg16``, ``resnet50``, ...), or a user's ``package.module:factory``.
+
+Weights specs:
+
+* ``untrained:<seed>``: the architecture's own initialisation, drawn under ``seed``;
+* ``trained``: the embedded model's committed file; for torchvision, torchvision's own file
+  name (e.g. ``vgg16-397923af.pth``) in the torch hub cache;
+* a path, or a file name looked up in the torch hub cache.
+
+Nothing is ever downloaded. Weights load with ``torch.load(weights_only=True)`` and their
+sha256 is recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .embedded import INPUT_SIZE, EmbeddedCNN
+
+EMBEDDED_WEIGHTS = Path(__file__).parent / "weights" / "embedded_cnn.pt"
+EMBEDDED_RECORD = Path(__file__).parent / "weights" / "embedded_cnn.json"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How stimulus images ``(N, H, W)`` in 0..1 become a network input ``(N, C, H, W)``.
+
+    ``input_size`` None accepts any size. Grayscale images are repeated over ``channels``;
+    then ``(x - mean) / std`` per channel. ``field_deg`` is the visual angle the network's
+    input is meant to span (stimuli should be rendered with it).
+    """
+
+    input_size: int | None
+    channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    field_deg: float = 120.0
+
+    def __call__(self, images) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images,
+                            dtype=torch.float32)
+        if x.ndim == 3:
+            x = x[:, None]
+        if x.ndim != 4 or x.shape[1] not in (1, self.channels):
+            raise ValueError(
+                f"images must be (N, H, W) grayscale or (N, {self.channels}, H, W); got "
+                f"{tuple(x.shape)}. This model expects {self.channels} channel(s).")
+        size = self.input_size
+        if size is not None and tuple(x.shape[-2:]) != (size, size):
+            raise ValueError(
+                f"this model expects {size} x {size} images; got {x.shape[-2]} x {x.shape[-1]}. "
+                f"Render the stimuli at --size {size} (or resize a folder with --resize).")
+        if x.shape[1] != self.channels:
+            x = x.expand(-1, self.channels, -1, -1)
+        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
+        return (x - mean) / std
+
+    def describe(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class LoadedModel:
+    """A network in eval mode with what is needed to reproduce and describe it."""
+
+    name: str
+    module: nn.Module
+    weights: str  # "untrained:<seed>" or the weight file's path
+    sha256: str | None
+    preprocessing: Preprocessing
+    extra: dict = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        return {"model": self.name, "weights": self.weights, "weights_sha256": self.sha256,
+                "preprocessing": self.preprocessing.describe(), **self.extra}
+
+
+def torchvision_names() -> list[str]:
+    import torchvision
+
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def hub_checkpoint_dir() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _parse_seed(weights: str) -> int | None:
+    if weights == "untrained":
+        return 0
+    if weights.startswith("untrained:"):
+        text = weights.split(":", 1)[1]
+        if not text.lstrip("-").isdigit():
+            raise ValueError(f"bad weights spec {weights!r}: use untrained:<integer seed>.")
+        return int(text)
+    return None
+
+
+def _build(name: str, n_classes: int | None) -> tuple[nn.Module, Preprocessing]:
+    if name == "embedded":
+        module = EmbeddedCNN(n_classes=n_classes or _embedded_record_classes())
+        return module, Preprocessing(INPUT_SIZE, 1, (0.0,), (1.0,), field_deg=120.0)
+    if ":" in name:
+        module_path, factory_name = name.split(":", 1)
+        try:
+            factory = getattr(importlib.import_module(module_path), factory_name)
+        except (ImportError, AttributeError) as error:
+            raise ValueError(f"cannot import {name!r} ({error}); give package.module:factory "
+                             "with the package on PYTHONPATH.") from None
+        module = factory()
+        if not isinstance(module, nn.Module):
+            raise ValueError(f"{name} returned {type(module).__name__}, not a torch nn.Module.")
+        first_conv = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
+        channels = first_conv.in_channels if first_conv is not None else 1
+        return module, Preprocessing(None, channels, (0.0,) * channels, (1.0,) * channels)
+    names = torchvision_names()
+    if name not in names:
+        raise ValueError(f"unknown model {name!r}. Valid: embedded, package.module:factory, or "
+                         f"a torchvision model: {', '.join(names)}.")
+    import torchvision
+
+    module = torchvision.models.get_model(name, weights=None)
+    size = 299 if name.startswith("inception") else 224
+    return module, Preprocessing(size, 3, IMAGENET_MEAN, IMAGENET_STD, field_deg=120.0)
+
+
+def _embedded_record_classes() -> int:
+    if EMBEDDED_RECORD.exists():
+        return int(json.loads(EMBEDDED_RECORD.read_text())["architecture"]["n_classes"])
+    return 50
+
+
+def _weights_file(name: str, weights: str) -> Path:
+    if weights == "trained":
+        if name == "embedded":
+            if not EMBEDDED_WEIGHTS.exists():
+                raise FileNotFoundError(
+                    f"the embedded model's weights are missing: expected {EMBEDDED_WEIGHTS}. "
+                    "Reinstall the package or retrain with `prunedistill train`.")
+            return EMBEDDED_WEIGHTS
+        if ":" in name:
+            raise ValueError(f"{name}: give the path of the weight file instead of 'trained'.")
+        import torchvision
+
+        url = torchvision.models.get_model_weights(name).DEFAULT.url
+        expected = hub_checkpoint_dir() / url.rsplit("/", 1)[-1]
+        if not expected.exists():
+            raise FileNotFoundError(
+                f"trained weights for {name} not found: expected {expected.name} in "
+                f"{expected.parent}. prunedistill never downloads; copy the file there, or "
+                "pass its path as the weights.")
+        return expected
+    path = Path(weights).expanduser()
+    if path.exists():
+        return path
+    in_hub = hub_checkpoint_dir() / weights
+    if in_hub.exists():
+        return in_hub
+    raise FileNotFoundError(f"weights file {weights!r} not found: looked for {path.resolve()} "
+                            f"and {in_hub}.")
+
+
+def _state_dict(path: Path) -> dict:
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for a bad or unsafe file
+        raise ValueError(f"cannot load {path} as a torch state dict with weights_only=True: "
+                         f"{error}") from None
+    if isinstance(loaded, dict) and "state_dict" in loaded and isinstance(loaded["state_dict"], dict):
+        loaded = loaded["state_dict"]
+    if not isinstance(loaded, dict) or not all(torch.is_tensor(v) for v in loaded.values()):
+        raise ValueError(f"{path} is not a state dict (a mapping of names to tensors).")
+    return loaded
+
+
+def load_state_checked(module: nn.Module, state: dict, source: str) -> None:
+    """Load ``state`` into ``module`` or raise naming the first mismatched keys."""
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong_shape = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+                   if k in state and state[k].shape != v.shape]
+    if missing or unexpected or wrong_shape:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing[:5]}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected[:5]}")
+        if wrong_shape:
+            parts.append(f"wrong shapes (file vs model) {wrong_shape[:5]}")
+        raise ValueError(f"weights {source} do not fit the architecture: " + "; ".join(parts)
+                         + ". Check the model name matches the file.")
+    module.load_state_dict(state, strict=True)
+
+
+def load_model(name: str, weights: str = "untrained:0", *, n_classes: int | None = None
+               ) -> LoadedModel:
+    """Build ``name`` and set its weights from ``weights``; returns it in eval mode."""
+    seed = _parse_seed(weights)
+    if seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            module, preprocessing = _build(name, n_classes)
+        return LoadedModel(name, module.eval(), f"untrained:{seed}", None, preprocessing)
+    path = _weights_file(name, weights)
+    module, preprocessing = _build(name, n_classes)
+    load_state_checked(module, _state_dict(path), str(path))
+    extra = {}
+    if name == "embedded" and path == EMBEDDED_WEIGHTS and EMBEDDED_RECORD.exists():
+        extra["training_record"] = str(EMBEDDED_RECORD)
+    return LoadedModel(name, module.eval(), str(path), sha256_of(path), preprocessing, extra)

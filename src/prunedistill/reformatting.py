@@ -1,0 +1,131 @@
+"""Pruning, distillation and their coupling with the ID: trained vs untrained, per layer.
+
+Operational definitions (SCIENCE.md section 4), on per-unit tables from
+:func:`prunedistill.unit_analysis.analyse_units`:
+
+* *pruning* at a layer: trained units carry less information about low-level variables than
+  untrained ones. Verdict "yes" when both I(R;L) and I(R;C) are lower in the trained network
+  (one-sided Mann-Whitney, Holm-corrected over layers, p < alpha).
+* *distillation*: the luminance-independent fraction f_high and the view-invariant object
+  information are higher in the trained network. Verdict "yes" when both f_high_L and
+  I_invariant are higher (same test, the other tail).
+
+Mid-level variables (position, size, rotations, orientation energy) are compared the same way
+and reported, but do not enter the verdicts. Untrained seeds are compared pooled and one by
+one. The effect size is the rank-biserial correlation, 2 U / (n1 n2) - 1 with U the trained
+sample's statistic: +1 when every trained unit is above every untrained one.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.stats import mannwhitneyu
+
+from .dimension import holm
+
+PRUNING_METRICS = ("I_L", "I_C")
+DISTILLATION_METRICS = ("f_high_L", "I_invariant")
+MID_LEVEL_METRICS = ("I_position_deg", "I_size_deg", "I_inplane_deg", "I_indepth_deg",
+                     "I_orientation", "f_high_C")
+# The direction that counts as training's effect: pruning lowers, distillation raises.
+EXPECTED_DIRECTION = {**{m: "less" for m in PRUNING_METRICS},
+                      **{m: "greater" for m in DISTILLATION_METRICS},
+                      "I_position_deg": "less", "I_size_deg": "less", "I_inplane_deg": "less",
+                      "I_indepth_deg": "less", "I_orientation": "less", "f_high_C": "greater"}
+
+
+def _finite(values) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64).ravel()
+    return values[np.isfinite(values)]
+
+
+def _compare(trained: np.ndarray, untrained: np.ndarray, alternative: str) -> dict:
+    if len(trained) < 2 or len(untrained) < 2:
+        return {"U": np.nan, "p": np.nan, "effect_size": np.nan}
+    result = mannwhitneyu(trained, untrained, alternative=alternative)
+    effect = 2 * result.statistic / (len(trained) * len(untrained)) - 1
+    return {"U": float(result.statistic), "p": float(result.pvalue), "effect_size": float(effect)}
+
+
+def compare_networks(trained: Mapping[str, xr.Dataset],
+                     untrained: Mapping[str, Sequence[xr.Dataset]],
+                     metrics: Sequence[str] = PRUNING_METRICS + DISTILLATION_METRICS
+                     + MID_LEVEL_METRICS) -> pd.DataFrame:
+    """One row per (layer, metric, untrained group): medians, their difference
+    (trained - untrained), the one-sided Mann-Whitney test in the metric's expected direction,
+    its Holm correction over layers and the effect size. ``untrained`` maps each layer to the
+    tables of every untrained seed; group ``"pooled"`` pools them, ``"seed<i>"`` is one."""
+    layers = [layer for layer in trained if layer in untrained]
+    missing = [layer for layer in trained if layer not in untrained]
+    if missing:
+        raise ValueError(f"layers {missing} have no untrained tables; the comparison needs "
+                         "the same layers in both networks.")
+    rows = []
+    for layer in layers:
+        seeds = list(untrained[layer])
+        if not seeds:
+            raise ValueError(f"layer {layer}: no untrained tables given.")
+        groups = {"pooled": seeds, **{f"seed{i}": [t] for i, t in enumerate(seeds)}}
+        for metric in metrics:
+            t = _finite(trained[layer][metric].values)
+            for group, tables in groups.items():
+                u = _finite(np.concatenate([table[metric].values for table in tables]))
+                stats = _compare(t, u, EXPECTED_DIRECTION[metric])
+                rows.append({"layer": layer, "metric": metric, "untrained": group,
+                             "direction": EXPECTED_DIRECTION[metric],
+                             "median_trained": float(np.median(t)) if len(t) else np.nan,
+                             "median_untrained": float(np.median(u)) if len(u) else np.nan,
+                             "n_trained": len(t), "n_untrained": len(u), **stats})
+    table = pd.DataFrame(rows)
+    table["difference"] = table["median_trained"] - table["median_untrained"]
+    table["p_holm"] = np.nan
+    for _, index in table.groupby(["metric", "untrained"]).groups.items():
+        p = table.loc[index, "p"].to_numpy()
+        finite = np.isfinite(p)
+        adjusted = np.full(len(p), np.nan)
+        adjusted[finite] = holm(p[finite])
+        table.loc[index, "p_holm"] = adjusted
+    return table
+
+
+def verdicts(comparison: pd.DataFrame, *, alpha: float = 0.05, group: str = "pooled"
+             ) -> pd.DataFrame:
+    """Per layer: ``pruning`` and ``distillation`` (True/False) with the differences and
+    Holm p-values of the metrics behind them."""
+    rows = []
+    selected = comparison[comparison["untrained"] == group]
+    for layer in dict.fromkeys(selected["layer"]):
+        at = selected[selected["layer"] == layer].set_index("metric")
+        row = {"layer": layer}
+        for metric in PRUNING_METRICS + DISTILLATION_METRICS:
+            row[f"{metric}_difference"] = at.loc[metric, "difference"]
+            row[f"{metric}_p_holm"] = at.loc[metric, "p_holm"]
+        row["pruning"] = bool(all(at.loc[m, "p_holm"] < alpha for m in PRUNING_METRICS))
+        row["distillation"] = bool(all(at.loc[m, "p_holm"] < alpha for m in DISTILLATION_METRICS))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def coupling(id_change, information_change, *, n_permutations: int = 10_000,
+             seed: int = 0) -> dict:
+    """Pearson correlation across layers between the ID change and the low-level information
+    change (both trained minus untrained, one value per layer), with a two-sided permutation
+    p-value (layers shuffled) ``(1 + #{|r_perm| >= |r|}) / (1 + n_permutations)``."""
+    x = np.asarray(id_change, dtype=np.float64)
+    y = np.asarray(information_change, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"need one ID change and one information change per layer; got "
+                         f"shapes {x.shape} and {y.shape}.")
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 3 or x.std() == 0 or y.std() == 0:
+        return {"r": np.nan, "p": np.nan, "n_layers": int(len(x))}
+    r = float(np.corrcoef(x, y)[0, 1])
+    rng = np.random.default_rng(seed)
+    permuted = np.array([np.corrcoef(x, rng.permutation(y))[0, 1] for _ in range(n_permutations)])
+    p = (1 + np.sum(np.abs(permuted) >= abs(r) - 1e-12)) / (1 + n_permutations)
+    return {"r": r, "p": float(p), "n_layers": int(len(x))}

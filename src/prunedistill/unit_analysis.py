@@ -1,0 +1,268 @@
+"""Single-unit reformatting analysis of one layer (or one recorded area).
+
+Per unit (SCIENCE.md section 4): I(R;S) over the unit's 23 views x objects; I(R;L) with L its
+RF luminance and the split I(R;S) = I(R;L) + I(R;S'|L) with f_high; the same split with RF
+contrast C; information about position, size, in-plane and in-depth rotation and RF
+orientation energy; view-invariant object information I(R;O) at a luminosity-ratio threshold
+and over a sweep. :func:`summarise_units` turns the per-unit table into per-layer medians with
+bootstrap standard errors, fractions of significant units and degenerate counts.
+
+Deterministic responses (a CNN unit: one response per stimulus) have I(R;S) equal to the
+response entropy, which no label shuffle can reduce, so I(R;S) is the plug-in value and
+f_high = 1 - I(R;L) / I(R;S). With :class:`PoissonNoise`, trials are drawn from the activation
+and every quantity is bias-corrected as for recorded neurons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from ._validation import as_finite_matrix
+from .information import (equipopulated_bins, invariant_object_information,
+                          mutual_information)
+from .stimuli.properties import rf_contrast, rf_luminance, rf_orientation_energy
+from .stimuli.sets import default_position_nearer
+
+MID_LEVEL = ("position_deg", "size_deg", "inplane_deg", "indepth_deg")
+
+
+@dataclass(frozen=True)
+class PoissonNoise:
+    """Spike-count trials from activations: the activation is mapped linearly onto
+    ``0..peak_rate`` (its minimum over stimuli to 0, its maximum to ``peak_rate`` spikes) and
+    each trial is a Poisson draw with that mean."""
+
+    n_trials: int = 26
+    peak_rate: float = 10.0
+    seed: int = 0
+
+    def trials(self, responses: np.ndarray) -> np.ndarray:
+        """``(units, stimuli)`` -> counts ``(units, stimuli * n_trials)``, stimulus-major."""
+        low = responses.min(axis=1, keepdims=True)
+        span = responses.max(axis=1, keepdims=True) - low
+        rate = np.divide(responses - low, span, out=np.zeros_like(responses), where=span > 0)
+        rng = np.random.default_rng(self.seed)
+        rate = np.repeat(rate * self.peak_rate, self.n_trials, axis=1)
+        return rng.poisson(rate).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class UnitAnalysisConfig:
+    n_bins: int = 3
+    low_level_bins: int = 23
+    correction: str = "pt"
+    n_shuffles: int = 100
+    seed: int = 0
+    invariance_threshold: float = 0.9
+    invariance_sweep: tuple[float, ...] = (0.0, 0.3, 0.6, 0.9)
+    alpha: float = 0.05
+    noise: PoissonNoise | None = None
+    orientation_wavelength_deg: float = 10.0
+
+
+@dataclass
+class RFVariables:
+    """Image variables in each unit's RF, ``(units, stimuli)``, and RF centres ``(units,)``."""
+
+    luminance: np.ndarray
+    contrast: np.ndarray
+    orientation_energy: np.ndarray
+    azimuth_deg: np.ndarray
+    extra: dict = field(default_factory=dict)
+
+
+def rf_variables(stimuli: xr.Dataset, rf_maps, rf_azimuth_deg,
+                 wavelength_deg: float = 10.0) -> RFVariables:
+    """RF luminance, contrast and orientation energy of every stimulus for every unit."""
+    images = stimuli["images"].values
+    energy, _ = rf_orientation_energy(images, rf_maps, stimuli.attrs["deg_per_pixel"],
+                                      wavelength_deg)
+    return RFVariables(luminance=rf_luminance(images, rf_maps),
+                       contrast=rf_contrast(images, rf_maps),
+                       orientation_energy=energy,
+                       azimuth_deg=np.asarray(rf_azimuth_deg, dtype=np.float64))
+
+
+def unit_view_groups(stimuli: xr.Dataset, rf_azimuth_deg) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``[(units, stimulus indices)]``: units sharing their 23-view subset (the 8 positions
+    and the 15 views at the default position nearer the RF). Sets without a ``position``
+    transformation use all stimuli for every unit."""
+    azimuth = np.asarray(rf_azimuth_deg, dtype=np.float64)
+    units = np.arange(len(azimuth))
+    if "transformation" not in stimuli.coords or not (stimuli.transformation == "position").any():
+        return [(units, np.arange(stimuli.sizes["stimulus"]))]
+    transformation = stimuli.transformation.values
+    position = stimuli.position_deg.values
+    nearer = np.array([default_position_nearer(a) if np.isfinite(a) else 15.0 for a in azimuth])
+    groups = []
+    for default in np.unique(nearer):
+        keep = (transformation == "position") | ((transformation != "position")
+                                                  & (position == default))
+        groups.append((units[nearer == default], np.flatnonzero(keep)))
+    return groups
+
+
+def _codes(values: np.ndarray) -> np.ndarray:
+    return np.unique(values, return_inverse=True)[1].reshape(values.shape)
+
+
+def _binned_continuous(values: np.ndarray, n_bins: int) -> np.ndarray:
+    codes, _ = equipopulated_bins(np.atleast_2d(values).astype(np.float64), n_bins)
+    return codes
+
+
+def _information(binned: np.ndarray, labels: np.ndarray, kwargs: dict):
+    """``(information, p_value)`` per unit; a variable that never changes (e.g. the RF
+    luminance of units that only ever see background) carries 0 bits, p NaN."""
+    if np.ptp(labels) == 0:
+        return np.zeros(len(binned)), np.full(len(binned), np.nan)
+    result = mutual_information(binned, labels, **kwargs)
+    p = result.p_value if result.p_value is not None else np.full(len(binned), np.nan)
+    return result.information, p
+
+
+def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
+                  config: UnitAnalysisConfig = UnitAnalysisConfig()) -> xr.Dataset:
+    """Per-unit information table for ``responses (units, stimuli)``.
+
+    Returns a Dataset over ``unit`` (and ``threshold`` for the invariance sweep) with, in
+    bits: ``I_S``, ``I_L``, ``I_S_given_L``, ``f_high_L``, ``I_C``, ``I_S_given_C``,
+    ``f_high_C``, ``I_position_deg``, ``I_size_deg``, ``I_inplane_deg``, ``I_indepth_deg``,
+    ``I_orientation``, ``I_invariant`` (at the threshold; NaN when no object pair reaches
+    the luminosity ratio, counted in ``n_invariant_pairs``), ``I_invariant_sweep``; the
+    permutation p-values ``p_*`` of the corrected terms; ``n_bins_used``, ``degenerate`` and
+    ``rf_azimuth_deg``.
+    """
+    r = as_finite_matrix(responses, "responses", min_cols=2)
+    n_units = r.shape[0]
+    if variables.luminance.shape != r.shape:
+        raise ValueError(f"RF variables are {variables.luminance.shape} but responses are "
+                         f"{r.shape}; compute them for the same units and stimuli.")
+    names = ["I_S", "I_L", "I_S_given_L", "f_high_L", "I_C", "I_S_given_C", "f_high_C",
+             *[f"I_{v}" for v in MID_LEVEL], "I_orientation", "I_invariant",
+             "p_S", "p_L", "p_C", *[f"p_{v}" for v in MID_LEVEL], "p_orientation"]
+    table = {name: np.full(n_units, np.nan) for name in names}
+    thresholds = np.unique(np.r_[config.invariance_sweep, config.invariance_threshold])
+    sweep = np.full((n_units, len(thresholds)), np.nan)
+    n_pairs = np.zeros((n_units, len(thresholds)), dtype=np.int64)
+    n_bins_used = np.zeros(n_units, dtype=np.int64)
+    kwargs = dict(correction=config.correction, n_shuffles=config.n_shuffles, seed=config.seed)
+    for units, chosen in unit_view_groups(stimuli, variables.azimuth_deg):
+        if len(units) == 0:
+            continue
+        group = r[np.ix_(units, chosen)]
+        per_unit = {"L": variables.luminance, "C": variables.contrast,
+                    "orientation": variables.orientation_energy}
+        per_unit = {k: v[np.ix_(units, chosen)] for k, v in per_unit.items()}
+        shared = {"S": np.arange(len(chosen)), "O": stimuli["object"].values[chosen]}
+        for name in MID_LEVEL:
+            if name in stimuli.coords:
+                shared[name] = stimuli[name].values[chosen]
+        if config.noise is not None:
+            group = config.noise.trials(group)
+            repeat = config.noise.n_trials
+            per_unit = {k: np.repeat(v, repeat, axis=1) for k, v in per_unit.items()}
+            shared = {k: np.repeat(v, repeat) for k, v in shared.items()}
+        binned, used = equipopulated_bins(group, config.n_bins)
+        n_bins_used[units] = used
+        if config.noise is None:
+            # One sample per stimulus: I(R;S) is the response entropy (see module docstring).
+            i_s = mutual_information(binned, shared["S"], correction="none", n_shuffles=0)
+        else:
+            i_s = mutual_information(binned, shared["S"], **kwargs)
+            table["p_S"][units] = i_s.p_value if i_s.p_value is not None else np.nan
+        table["I_S"][units] = i_s.information
+        for key in ("L", "C"):
+            low = _binned_continuous(per_unit[key], config.low_level_bins)
+            table[f"I_{key}"][units], table[f"p_{key}"][units] = _information(binned, low, kwargs)
+            residual = i_s.information - table[f"I_{key}"][units]
+            table[f"I_S_given_{key}"][units] = residual
+            with np.errstate(divide="ignore", invalid="ignore"):
+                table[f"f_high_{key}"][units] = np.where(i_s.information > 0,
+                                                         residual / i_s.information, np.nan)
+        orientation = _binned_continuous(per_unit["orientation"], config.low_level_bins)
+        table["I_orientation"][units], table["p_orientation"][units] = _information(
+            binned, orientation, kwargs)
+        for name in MID_LEVEL:
+            if name in shared:
+                table[f"I_{name}"][units], table[f"p_{name}"][units] = _information(
+                    binned, _codes(shared[name]), kwargs)
+        invariant = invariant_object_information(
+            group, shared["O"], per_unit["L"], thresholds=thresholds, n_bins=config.n_bins,
+            correction=config.correction, n_shuffles=config.n_shuffles, seed=config.seed)
+        sweep[units] = invariant["information"]
+        n_pairs[units] = invariant["n_pairs"]
+    degenerate = n_bins_used == 1  # their information terms are 0 by construction
+    at_threshold = int(np.flatnonzero(np.isclose(thresholds, config.invariance_threshold))[0])
+    table["I_invariant"] = sweep[:, at_threshold]
+    data = {name: ("unit", values) for name, values in table.items()}
+    data["I_invariant_sweep"] = (("unit", "threshold"), sweep)
+    data["n_invariant_pairs"] = ("unit", n_pairs[:, at_threshold])
+    data["n_bins_used"] = ("unit", n_bins_used)
+    data["degenerate"] = ("unit", degenerate)
+    data["rf_azimuth_deg"] = ("unit", variables.azimuth_deg)
+    return xr.Dataset(data, coords={"threshold": thresholds},
+                      attrs={"noise": "none" if config.noise is None else repr(config.noise),
+                             "n_shuffles": config.n_shuffles, "correction": config.correction,
+                             "invariance_threshold": config.invariance_threshold})
+
+
+def bootstrap_median_se(values: np.ndarray, n_boot: int = 1000, seed: int = 0) -> float:
+    """Standard error of the median by bootstrap over units (NaNs ignored)."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return np.nan
+    rng = np.random.default_rng(seed)
+    samples = values[rng.integers(0, len(values), size=(n_boot, len(values)))]
+    return float(np.median(samples, axis=1).std(ddof=1))
+
+
+def summarise_units(table: xr.Dataset, *, alpha: float = 0.05, n_boot: int = 1000,
+                    seed: int = 0) -> dict:
+    """Per-layer summary of :func:`analyse_units`: for each ``I_*`` / ``f_high_*`` metric its
+    median, bootstrap SE of the median and the number of finite units; for metrics with a
+    p-value, the fraction of units significant at ``alpha``; and the degenerate count."""
+    summary = {"n_units": int(table.sizes["unit"]),
+               "n_degenerate": int(table["degenerate"].sum())}
+    for name in table.data_vars:
+        if not (name.startswith("I_") or name.startswith("f_high")) or name.endswith("sweep"):
+            continue
+        values = table[name].values
+        finite = np.isfinite(values)
+        summary[f"{name}_median"] = float(np.median(values[finite])) if finite.any() else np.nan
+        summary[f"{name}_se"] = bootstrap_median_se(values, n_boot, seed)
+        summary[f"{name}_n"] = int(finite.sum())
+        p_name = "p_" + name[2:] if name.startswith("I_") else None
+        if p_name in table and np.isfinite(table[p_name].values).any():
+            p = table[p_name].values
+            summary[f"{name}_fraction_significant"] = float((p[np.isfinite(p)] < alpha).mean())
+    return summary
+
+
+def rf_maps_or_full_field(rf_maps) -> tuple[np.ndarray, np.ndarray]:
+    """RF maps with all-zero maps (dead units: no gradient anywhere) replaced by a uniform
+    full-field map, and a ``(units,)`` flag of the maps that were valid."""
+    maps = np.asarray(rf_maps, dtype=np.float64)
+    valid = maps.reshape(len(maps), -1).max(axis=1) > 0
+    if not valid.all():
+        maps = maps.copy()
+        maps[~valid] = 1.0
+    return maps, valid
+
+
+def analyse_layer(responses, stimuli: xr.Dataset, rf_maps,
+                  config: UnitAnalysisConfig = UnitAnalysisConfig()) -> xr.Dataset:
+    """:func:`analyse_units` from raw RF maps ``(units, y, x)`` on the stimulus grid: RF
+    centres, the RF variables, the per-unit 23-view subsets, and a ``rf_valid`` flag."""
+    from .receptive_fields import rf_centres
+
+    maps, valid = rf_maps_or_full_field(rf_maps)
+    azimuth, _ = rf_centres(maps, stimuli["x"].values, stimuli["y"].values)
+    variables = rf_variables(stimuli, maps, azimuth, config.orientation_wavelength_deg)
+    table = analyse_units(responses, stimuli, variables, config)
+    table["rf_valid"] = ("unit", valid)
+    return table

@@ -1,0 +1,59 @@
+"""Single-unit and population decoders on planted data."""
+
+import numpy as np
+import pytest
+
+from prunedistill.decoding import (confusion_information, fit_thresholds, population_decoding,
+                                   predict_thresholds, single_unit_decoding)
+
+
+def planted(n_objects=4, n_views=12, n_units=30, separation=3.0, seed=0):
+    rng = np.random.default_rng(seed)
+    objects = np.repeat(np.arange(n_objects), n_views)
+    views = np.tile(np.arange(n_views), n_objects)
+    means = rng.standard_normal((n_units, n_objects)) * separation
+    responses = means[:, objects] + rng.standard_normal((n_units, len(objects)))
+    return responses, objects, views
+
+
+def test_confusion_information_exact_values():
+    true = np.array([0, 0, 1, 1])
+    assert confusion_information(true, true) == pytest.approx(1.0)
+    assert confusion_information(true, 1 - true) == pytest.approx(1.0)
+    assert confusion_information(true, np.array([0, 1, 0, 1])) == pytest.approx(0.0)
+    assert confusion_information(true, np.zeros(4, dtype=int)) == pytest.approx(0.0)
+
+
+def test_threshold_decoder_finds_the_best_split():
+    responses = np.array([[1.0, 2.0, 3.0, 10.0, 11.0, 12.0], [5.0, 4.0, 3.0, 2.0, 1.0, 0.0]])
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    threshold, sign = fit_thresholds(responses, labels)
+    np.testing.assert_allclose(threshold, [6.5, 2.5])
+    np.testing.assert_array_equal(sign, [1, -1])
+    np.testing.assert_array_equal(predict_thresholds(responses, threshold, sign), [labels, labels])
+
+
+def test_single_units_beat_chance_only_when_tuned():
+    responses, objects, views = planted()
+    tuned = single_unit_decoding(responses, objects, views, n_shuffles=5)
+    assert np.median(tuned.percent_correct) > 75
+    assert np.median(tuned.chance_percent_correct) < 60
+    noise = np.random.default_rng(1).standard_normal(responses.shape)
+    flat = single_unit_decoding(noise, objects, views, n_shuffles=5)
+    assert abs(np.median(flat.percent_correct) - 50) < 8
+    general = single_unit_decoding(responses, objects, views, protocol="generalisation",
+                                   n_shuffles=2)
+    assert np.median(general.percent_correct) > 65
+
+
+def test_population_decoder_beats_chance_and_shuffles_do_not():
+    responses, objects, views = planted(separation=0.6)
+    result = population_decoding(responses, objects, views, sizes=(6, 24, 100), n_resamples=4)
+    assert result.percent_correct[1] > 85
+    assert result.percent_correct[1] >= result.percent_correct[0] - 5
+    assert np.all(np.abs(result.chance_percent_correct[:2] - 50) < 15)
+    assert result.information[1] > result.chance_information[1] + 0.3
+    assert np.isnan(result.percent_correct[2])  # more units than exist
+    general = population_decoding(responses, objects, views, sizes=(24,), n_resamples=3,
+                                  protocol="generalisation")
+    assert general.percent_correct[0] > 70

@@ -1,0 +1,174 @@
+"""Model registry, weights and layer extraction."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import cdist
+
+from prunedistill.activations import (ActivationStore, LayerTap, extract_to_store, list_layers,
+                                      resolve_layers)
+from prunedistill.models import EMBEDDED_RECORD, load_model
+from prunedistill.models.training import TrainingConfig, accuracy, held_out_set
+
+
+@pytest.fixture(scope="module")
+def images64():
+    return np.random.default_rng(0).random((24, 64, 64)).astype(np.float32)
+
+
+def test_extraction_equals_a_direct_forward_of_the_subnetwork(images64):
+    model = load_model("embedded", "untrained:0")
+    layers = resolve_layers(model, ["features.conv2_1", "features.relu2_1", "classifier.fc1"])
+    outputs = LayerTap(model, layers)(images64[:5])
+    x = torch.from_numpy(images64[:5])[:, None]
+    with torch.no_grad():
+        features = model.module.features
+        names = list(dict(features.named_children()))
+        conv = features[: names.index("conv2_1") + 1](x)
+        relu = features[: names.index("relu2_1") + 1](x)
+        fc1 = model.module.classifier[:2](features(x))
+    torch.testing.assert_close(outputs["features.conv2_1"], conv.flatten(1), rtol=0, atol=0)
+    torch.testing.assert_close(outputs["features.relu2_1"], relu.flatten(1), rtol=0, atol=0)
+    torch.testing.assert_close(outputs["classifier.fc1"], fc1, rtol=0, atol=0)
+    assert (outputs["features.conv2_1"] < 0).any()
+
+
+def test_vgg16_first_conv_keeps_its_negatives():
+    model = load_model("vgg16", "untrained:0")
+    assert any(getattr(m, "inplace", False) for m in model.module.modules())
+    images = np.random.default_rng(1).random((2, 224, 224)).astype(np.float32)
+    out = LayerTap(model, resolve_layers(model, ["features.0", "features.1"]))(images)
+    negative = float((out["features.0"] < 0).float().mean())
+    assert 0.3 < negative < 0.7
+    assert float(out["features.1"].min()) == 0.0
+    torch.testing.assert_close(out["features.1"], out["features.0"].clamp(min=0))
+
+
+def test_vgg11_extraction_equals_direct_forward():
+    model = load_model("vgg11", "untrained:2")
+    images = np.random.default_rng(2).random((2, 224, 224)).astype(np.float32)
+    out = LayerTap(model, resolve_layers(model, ["features.2", "classifier.0"]))(images)
+    x = model.preprocessing(images)
+    with torch.no_grad():
+        reference = model.module.features[:3](x.clone())
+        fc = model.module.classifier[0](torch.flatten(model.module.avgpool(
+            model.module.features(x.clone())), 1))
+    torch.testing.assert_close(out["features.2"], reference.flatten(1))
+    torch.testing.assert_close(out["classifier.0"], fc)
+
+
+def test_streamed_gram_gives_the_full_distance_matrix(tmp_path, images64):
+    model = load_model("embedded", "untrained:0")
+    path = extract_to_store(model, images64, "checkpoints", tmp_path / "act.zarr",
+                            batch_size=5, subset_size=50)
+    store = ActivationStore(path)
+    for layer in ("input", "features.pool1", "classifier.fc2"):
+        full = store.full(layer)[:].astype(np.float64)
+        np.testing.assert_allclose(store.distances(layer).distances, cdist(full, full),
+                                   rtol=1e-9, atol=1e-9)
+        subset = store.subset(layer)
+        np.testing.assert_array_equal(subset.values, full[:, subset.unit.values])
+    assert store.attrs["model"]["weights"] == "untrained:0"
+    assert store.subset("features.pool1").sizes["unit"] == 50
+
+
+def test_duplicate_stimuli_are_known_from_the_store(tmp_path, images64):
+    images = np.concatenate([images64[:6], images64[:2]])
+    model = load_model("embedded", "untrained:0")
+    store = ActivationStore(extract_to_store(model, images, ["features.pool2"],
+                                             tmp_path / "a.zarr", batch_size=3, keep_full=False))
+    assert len(store.distances("features.pool2").unique_index()) == 6
+    with pytest.raises(ValueError, match="not kept"):
+        store.full("features.pool2")
+
+
+def test_untrained_seeds_reproduce_and_differ():
+    a, b = load_model("resnet18", "untrained:3"), load_model("resnet18", "untrained:3")
+    c = load_model("resnet18", "untrained:4")
+    for (name, pa), pb, pc in zip(a.module.state_dict().items(), b.module.state_dict().values(),
+                                  c.module.state_dict().values()):
+        assert torch.equal(pa, pb), name
+    assert not torch.equal(a.module.conv1.weight, c.module.conv1.weight)
+
+
+def test_committed_weights_reach_the_recorded_accuracy():
+    record = json.loads(EMBEDDED_RECORD.read_text())
+    model = load_model("embedded", "trained")
+    assert model.sha256 == record["sha256"]
+    images, labels = held_out_set(TrainingConfig(**record["training_config"]))
+    assert len(labels) == record["held_out_images"]
+    # Same renders, same weights: the recorded figure up to a prediction flipped by BLAS
+    # rounding on another machine.
+    assert accuracy(model.module, images, labels) == pytest.approx(record["held_out_accuracy"],
+                                                                    abs=0.003)
+    assert record["held_out_accuracy"] >= 0.8
+
+
+def test_weights_from_the_hub_cache_and_paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="resnet18-f37072fd.pth"):
+        load_model("resnet18", "trained")
+    source = load_model("resnet18", "untrained:5")
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.save(source.module.state_dict(), tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth")
+    loaded = load_model("resnet18", "trained")
+    assert torch.equal(loaded.module.fc.weight, source.module.fc.weight)
+    assert len(loaded.sha256) == 64
+    with pytest.raises(FileNotFoundError, match="looked for"):
+        load_model("resnet18", str(tmp_path / "nothing.pth"))
+
+
+def test_weights_that_do_not_fit_name_the_keys(tmp_path):
+    torch.save(load_model("embedded", "untrained:0").module.state_dict(), tmp_path / "e.pt")
+    with pytest.raises(ValueError, match="do not fit.*missing keys"):
+        load_model("alexnet", str(tmp_path / "e.pt"))
+    with pytest.raises(ValueError, match="wrong shapes"):
+        load_model("embedded", str(tmp_path / "e.pt"), n_classes=7)
+
+
+def test_unknown_names_and_wrong_inputs(images64):
+    with pytest.raises(ValueError, match="Valid: embedded"):
+        load_model("vgg17")
+    model = load_model("embedded", "untrained:0")
+    with pytest.raises(ValueError, match="features.pool1"):
+        resolve_layers(model, ["features.pool9"])
+    with pytest.raises(ValueError, match="expects 64 x 64"):
+        LayerTap(model, resolve_layers(model, ["features.pool1"]))(np.zeros((2, 32, 32)))
+    with pytest.raises(ValueError, match="untrained:<integer seed>"):
+        load_model("embedded", "untrained:x")
+
+
+def test_custom_module_by_import_path(tmp_path):
+    model = load_model("custom_net:build", "untrained:0")
+    layers = list_layers(model, input_size=16)
+    assert [layer.name for layer in layers] == ["input", "0", "1", "2", "3", "4"]
+    images = np.random.default_rng(0).random((6, 16, 16)).astype(np.float32)
+    store = ActivationStore(extract_to_store(model, images, "all", tmp_path / "c.zarr"))
+    assert store.layers == ["input", "0", "1", "2", "4"]
+    assert (store.full("0")[:] < 0).any()
+
+
+def test_failed_extraction_leaves_no_store(tmp_path, images64):
+    model = load_model("embedded", "untrained:0")
+    with torch.no_grad():
+        model.module.features.conv1_1.weight.fill_(float("nan"))
+    with pytest.raises(ValueError, match="NaN"):
+        extract_to_store(model, images64, "checkpoints", tmp_path / "bad.zarr")
+    assert not (tmp_path / "bad.zarr").exists()
+    assert not (tmp_path / "bad.zarr.partial").exists()
+
+
+def test_resnet_checkpoints_are_block_outputs_and_reused_modules_give_their_last_output():
+    model = load_model("resnet18", "untrained:0")
+    layers = resolve_layers(model, "checkpoints")
+    names = [layer.name for layer in layers]
+    assert names[:3] == ["input", "maxpool", "layer1.0"] and names[-2:] == ["avgpool", "fc"]
+    assert len([n for n in names if n.startswith("layer")]) == 8
+    images = np.random.default_rng(3).random((2, 224, 224)).astype(np.float32)
+    relu = resolve_layers(model, ["layer1.0.relu", "layer1.0"])
+    assert relu[0].calls == 2
+    out = LayerTap(model, relu)(images)
+    # The block's second ReLU is its output: the reused module's last call.
+    torch.testing.assert_close(out["layer1.0.relu"], out["layer1.0"])

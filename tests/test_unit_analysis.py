@@ -1,0 +1,151 @@
+"""Per-unit reformatting analysis and receptive fields on planted units."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from prunedistill.receptive_fields import (bar_response_maps, fit_gaussian, gaussian_rf_maps,
+                                           gradient_rf_maps, rf_centres)
+from prunedistill.stimuli import bars, tafazoli_views
+from prunedistill.stimuli.properties import rf_luminance
+from prunedistill.unit_analysis import (PoissonNoise, RFVariables, UnitAnalysisConfig,
+                                        analyse_units, summarise_units, unit_view_groups)
+
+
+def view_table(n_objects=10):
+    """A stimulus Dataset with the tafazoli coordinates and blank images."""
+    views = tafazoli_views()
+    n = n_objects * len(views)
+    coords = {"object": ("stimulus", np.repeat([f"o{i}" for i in range(n_objects)], len(views))),
+              "transformation": ("stimulus", np.tile([t for t, _ in views], n_objects))}
+    for key in ("position_deg", "size_deg", "inplane_deg", "indepth_deg", "luminance"):
+        coords[key] = ("stimulus", np.tile([getattr(v, key) for _, v in views], n_objects))
+    return xr.Dataset({"images": (("stimulus", "y", "x"), np.zeros((n, 4, 4), np.float32))},
+                      coords=coords, attrs={"deg_per_pixel": 30.0})
+
+
+def planted_units(seed=0):
+    rng = np.random.default_rng(seed)
+    stimuli = view_table()
+    n = stimuli.sizes["stimulus"]
+    objects = np.unique(stimuli.object.values, return_inverse=True)[1]
+    luminance = rng.uniform(0.5, 1.0, size=(3, n))
+    responses = np.stack([
+        luminance[0] ** 2,                                   # a luminance detector
+        objects + 1e-3 * rng.standard_normal(n),              # an invariant object detector
+        rng.standard_normal(n),                               # noise
+    ])
+    variables = RFVariables(luminance=luminance, contrast=rng.uniform(size=(3, n)),
+                            orientation_energy=rng.uniform(size=(3, n)),
+                            azimuth_deg=np.array([20.0, -30.0, 10.0]))
+    return responses, stimuli, variables
+
+
+def test_luminance_unit_and_object_unit():
+    responses, stimuli, variables = planted_units()
+    table = analyse_units(responses, stimuli, variables, UnitAnalysisConfig(n_shuffles=20))
+    lum, obj, noise = 0, 1, 2
+    assert table.I_S.values[lum] == pytest.approx(np.log2(3), abs=0.01)
+    assert table.I_L.values[lum] > 0.85 * table.I_S.values[lum]
+    assert table.f_high_L.values[lum] < 0.15
+    assert table.f_high_L.values[obj] > 0.9
+    assert table.I_invariant.values[obj] > 0.5
+    assert table.I_invariant.values[obj] > 5 * abs(table.I_invariant.values[noise])
+    assert abs(table.I_L.values[noise]) < 0.1
+    assert table.p_L.values[lum] < 0.05 and table.p_L.values[noise] > 0.01
+    # Each unit is analysed on its own 23 views x 10 objects.
+    assert table.I_invariant_sweep.shape == (3, 4)
+    summary = summarise_units(table, n_boot=200)
+    assert summary["n_units"] == 3 and "I_L_median" in summary and "I_L_se" in summary
+
+
+def test_view_groups_follow_the_rf():
+    _, stimuli, variables = planted_units()
+    groups = unit_view_groups(stimuli, variables.azimuth_deg)
+    assert sorted(len(stimuli_index) for _, stimuli_index in groups) == [230, 230]
+    for units, chosen in groups:
+        others = stimuli.transformation.values[chosen] != "position"
+        default = stimuli.position_deg.values[chosen][others][0]
+        assert all(np.sign(variables.azimuth_deg[units]) == np.sign(default))
+
+
+def test_shuffled_responses_carry_no_information():
+    responses, stimuli, variables = planted_units(1)
+    rng = np.random.default_rng(5)
+    shuffled = rng.permuted(np.repeat(responses[2:3], 40, axis=0), axis=1)
+    variables = RFVariables(luminance=np.repeat(variables.luminance[2:3], 40, axis=0),
+                            contrast=np.repeat(variables.contrast[2:3], 40, axis=0),
+                            orientation_energy=np.repeat(variables.orientation_energy[2:3], 40, 0),
+                            azimuth_deg=np.full(40, 10.0))
+    table = analyse_units(shuffled, stimuli, variables, UnitAnalysisConfig(n_shuffles=20))
+    for name in ("I_L", "I_C", "I_position_deg", "I_size_deg", "I_orientation"):
+        assert abs(np.median(table[name].values)) < 0.02, name
+
+
+def test_poisson_noise_gives_trials_and_corrected_information():
+    responses, stimuli, variables = planted_units()
+    noise = PoissonNoise(n_trials=5, peak_rate=20.0, seed=1)
+    counts = noise.trials(responses[:, :4])
+    assert counts.shape == (3, 20) and (counts >= 0).all()
+    table = analyse_units(responses, stimuli, variables,
+                          UnitAnalysisConfig(n_shuffles=10, noise=noise))
+    assert table.I_S.values[0] < np.log2(3)
+    assert table.I_L.values[0] > table.I_L.values[2]
+    assert np.isfinite(table.p_S.values).all()
+
+
+def test_bar_mapping_recovers_a_planted_rf_centre():
+    ds = bars(size=64, phases=2, supersample=2)
+    x, y = ds.x.values, ds.y.values
+    centre = (23.0, -8.0)
+    planted = np.exp(-((x[None, :] - centre[0]) ** 2 + (y[:, None] - centre[1]) ** 2)
+                     / (2 * 9.0 ** 2))[None]
+    responses = rf_luminance(ds.images.values, planted)
+    maps, azimuth, elevation = bar_response_maps(responses, ds)
+    assert maps.shape == (1, 6, 11)
+    fit = fit_gaussian(maps, azimuth, elevation)
+    assert abs(fit.centre_x_deg[0] - centre[0]) < 10 and abs(fit.centre_y_deg[0] - centre[1]) < 10
+    assert fit.good[0]
+    on_grid = gaussian_rf_maps(fit, x, y)
+    assert on_grid.shape == (1, 64, 64) and on_grid.max() == pytest.approx(1, abs=0.05)
+    flat = fit_gaussian(np.random.default_rng(0).standard_normal((4, 6, 11)), azimuth, elevation)
+    assert not flat.good.any()
+
+
+def test_gradient_rf_is_local_and_centred_on_the_unit():
+    from prunedistill.models import load_model
+
+    model = load_model("embedded", "untrained:0")
+    images = np.random.default_rng(0).random((4, 64, 64)).astype(np.float32)
+    # features.conv2_1 is (32, 32, 32): unit (channel 0, row 10, column 20)
+    maps = gradient_rf_maps(model, "features.conv2_1", [10 * 32 + 20], images)
+    rows, cols = np.nonzero(maps[0])
+    assert rows.min() >= 14 and rows.max() <= 27 and cols.min() >= 34 and cols.max() <= 47
+    azimuth, elevation = rf_centres(maps, np.arange(64.0), -np.arange(64.0))
+    assert abs(azimuth[0] - 40.5) < 2 and abs(-elevation[0] - 20.5) < 2
+
+
+def test_every_checkpoint_layer_of_the_untrained_cnn_gives_finite_values(tmp_path):
+    from prunedistill.activations import ActivationStore, extract_to_store
+    from prunedistill.models import load_model
+    from prunedistill.stimuli import tafazoli
+    from prunedistill.unit_analysis import analyse_layer
+
+    stimuli = tafazoli(size=64, objects=("bunny", "duck", "mug", "procedural:9"))
+    model = load_model("embedded", "untrained:0")
+    store = ActivationStore(extract_to_store(model, stimuli, "checkpoints", tmp_path / "a.zarr",
+                                             subset_size=40, keep_full=False))
+    config = UnitAnalysisConfig(n_shuffles=5)
+    for layer in store.layers:
+        act = store.subset(layer)
+        maps = gradient_rf_maps(model, layer, act.unit.values, stimuli.images.values[::8])
+        table = analyse_layer(act.values.T, stimuli, maps, config)
+        live = ~table.degenerate.values
+        assert live.sum() > 0, layer
+        for name in ("I_S", "I_L", "I_C", "f_high_L", "I_position_deg", "I_orientation"):
+            values = table[name].values[live]
+            assert np.isfinite(values).all(), (layer, name)
+        has_pairs = live & (table.n_invariant_pairs.values > 0)
+        assert np.isfinite(table.I_invariant.values[has_pairs]).all(), layer
+        assert np.isnan(table.I_invariant.values[table.n_invariant_pairs.values == 0]).all()
+        assert np.isfinite(table.I_invariant_sweep.sel(threshold=0.0).values[live]).all()
