@@ -48,6 +48,7 @@ def case(name: str) -> None:
     from prunedistill.models import load_model
     from prunedistill.receptive_fields import bar_response_maps, fit_gaussian, gaussian_rf_maps
     from prunedistill.stimuli import bars, tafazoli
+    from prunedistill.stimuli.properties import orientation_energy
     from prunedistill.unit_analysis import UnitAnalysisConfig, analyse_layer
 
     model_name, weights, size, phases = CASES[name]
@@ -78,20 +79,22 @@ def case(name: str) -> None:
         for layer, rows in outputs.items():
             bar_responses[layer].append(rows.numpy()[:, subsets[layer].unit.values])
     tap.close()
-    rf_maps, n_good = {}, 0
+    fits, n_good = {}, 0
     for layer in store.layers:
         maps, azimuth, elevation = bar_response_maps(
             np.concatenate(bar_responses[layer]).T, bar_set)
-        fit = fit_gaussian(maps, azimuth, elevation)
-        n_good += int(fit.good.sum())
-        rf_maps[layer] = gaussian_rf_maps(fit, stimuli["x"].values, stimuli["y"].values)
+        fits[layer] = fit_gaussian(maps, azimuth, elevation)
+        n_good += int(fits[layer].good.sum())
     receptive_fields = time.perf_counter() - start
 
     start = time.perf_counter()
     n_units, finite = 0, 0
     config = UnitAnalysisConfig(n_shuffles=100)
+    energy = orientation_energy(images, stimuli.attrs["deg_per_pixel"])
     for layer in store.layers:
-        table = analyse_layer(subsets[layer].values.T, stimuli, rf_maps[layer], config)
+        rf_maps = gaussian_rf_maps(fits[layer], stimuli["x"].values, stimuli["y"].values)
+        table = analyse_layer(subsets[layer].values.T, stimuli, rf_maps, config,
+                              energy_maps=energy)
         n_units += table.sizes["unit"]
         finite += int(np.isfinite(table["I_L"].values).sum())
     analysis = time.perf_counter() - start

@@ -48,3 +48,13 @@ def test_coupling_correlation_and_permutation_p():
     assert weak["p"] > 0.05
     with pytest.raises(ValueError, match="one ID change"):
         coupling([1, 2, 3], [1, 2])
+
+
+def test_degenerate_units_are_left_out_of_the_comparison():
+    trained = table(0)
+    trained["degenerate"] = ("unit", np.arange(200) < 150)
+    trained["I_L"][:150] = 0.0  # silent units: 0 bits, flagged degenerate
+    comparison = compare_networks({"l": trained}, {"l": [table(1)]})
+    row = comparison.query("metric == 'I_L' and untrained == 'pooled'")
+    assert row.n_trained.iloc[0] == 50
+    assert row.median_trained.iloc[0] == pytest.approx(0.5, abs=0.05)

@@ -149,3 +149,14 @@ def test_every_checkpoint_layer_of_the_untrained_cnn_gives_finite_values(tmp_pat
         assert np.isfinite(table.I_invariant.values[has_pairs]).all(), layer
         assert np.isnan(table.I_invariant.values[table.n_invariant_pairs.values == 0]).all()
         assert np.isfinite(table.I_invariant_sweep.sel(threshold=0.0).values[live]).all()
+
+
+def test_flat_and_dead_maps_are_flagged_not_fatal():
+    az = (np.arange(11) - 5) * 10.0
+    el = (2.5 - np.arange(6)) * 10.0
+    maps = np.zeros((3, 6, 11))
+    maps[1] = 2.0
+    maps[2, 3, 4] = 1.0
+    fit = fit_gaussian(maps, az, el)
+    assert not fit.good[0] and not fit.good[1]
+    assert fit.good[2] and abs(fit.centre_x_deg[2] - az[4]) < 5

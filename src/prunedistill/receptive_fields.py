@@ -102,7 +102,10 @@ def fit_gaussian(maps, azimuth_deg, elevation_deg, *, iterations: int = 60) -> G
         jtj = np.einsum("upi,upj->uij", jac, jac)
         jtr = np.einsum("upi,up->ui", jac, z - value)
         diagonal = np.einsum("uii->ui", jtj)
-        system = jtj + damping[:, None, None] * np.einsum("ui,ij->uij", diagonal + 1e-12, np.eye(6))
+        # The floor keeps the system regular when a parameter has no effect (a flat map has
+        # zero amplitude, so its centre and widths do not change the model).
+        floor = 1e-9 * diagonal.max(axis=1, keepdims=True) + 1e-300
+        system = jtj + np.einsum("ui,ij->uij", damping[:, None] * diagonal + floor, np.eye(6))
         step = np.linalg.solve(system, jtr[..., None])[..., 0]
         trial = params + step
         trial[:, 3:5] = np.clip(trial[:, 3:5], *log_limits)
@@ -111,7 +114,7 @@ def fit_gaussian(maps, azimuth_deg, elevation_deg, *, iterations: int = 60) -> G
         better = trial_cost < cost
         params[better], value[better], jac[better] = trial[better], trial_value[better], trial_jac[better]
         cost[better] = trial_cost[better]
-        damping = np.where(better, damping / 3, damping * 4)
+        damping = np.clip(np.where(better, damping / 3, damping * 4), 1e-12, 1e12)
     total = ((z - z.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         r2 = np.where(total > 0, 1 - cost / total, 0.0)
@@ -121,13 +124,14 @@ def fit_gaussian(maps, azimuth_deg, elevation_deg, *, iterations: int = 60) -> G
 
 
 def gaussian_rf_maps(fit: GaussianFit, x_deg: np.ndarray, y_deg: np.ndarray) -> np.ndarray:
-    """The fitted Gaussians (peak 1) on an image grid: ``(units, len(y_deg), len(x_deg))``;
+    """The fitted Gaussians (peak 1) on an image grid: ``(units, len(y_deg), len(x_deg))``
+    float32;
     ``x_deg``/``y_deg`` are the pixel-centre azimuths and elevations (a stimulus Dataset's
     ``x`` and ``y``)."""
     dx = np.asarray(x_deg)[None, :] - fit.centre_x_deg[:, None]
     dy = np.asarray(y_deg)[None, :] - fit.centre_y_deg[:, None]
-    gx = np.exp(-0.5 * (dx / fit.sigma_x_deg[:, None]) ** 2)
-    gy = np.exp(-0.5 * (dy / fit.sigma_y_deg[:, None]) ** 2)
+    gx = np.exp(-0.5 * (dx / fit.sigma_x_deg[:, None]) ** 2).astype(np.float32)
+    gy = np.exp(-0.5 * (dy / fit.sigma_y_deg[:, None]) ** 2).astype(np.float32)
     return gy[:, :, None] * gx[:, None, :]
 
 

@@ -10,6 +10,7 @@ Operational definitions (SCIENCE.md section 4), on per-unit tables from
   information are higher in the trained network. Verdict "yes" when both f_high_L and
   I_invariant are higher (same test, the other tail).
 
+Units with a single response value (degenerate) are left out of every comparison.
 Mid-level variables (position, size, rotations, orientation energy) are compared the same way
 and reported, but do not enter the verdicts. Untrained seeds are compared pooled and one by
 one. The effect size is the rank-biserial correlation, 2 U / (n1 n2) - 1 with U the trained
@@ -38,8 +39,11 @@ EXPECTED_DIRECTION = {**{m: "less" for m in PRUNING_METRICS},
                       "I_indepth_deg": "less", "I_orientation": "less", "f_high_C": "greater"}
 
 
-def _finite(values) -> np.ndarray:
-    values = np.asarray(values, dtype=np.float64).ravel()
+def _finite(table: xr.Dataset, metric: str) -> np.ndarray:
+    """The metric's finite values over the layer's non-degenerate units."""
+    values = np.asarray(table[metric].values, dtype=np.float64)
+    if "degenerate" in table:
+        values = values[~table["degenerate"].values.astype(bool)]
     return values[np.isfinite(values)]
 
 
@@ -71,9 +75,9 @@ def compare_networks(trained: Mapping[str, xr.Dataset],
             raise ValueError(f"layer {layer}: no untrained tables given.")
         groups = {"pooled": seeds, **{f"seed{i}": [t] for i, t in enumerate(seeds)}}
         for metric in metrics:
-            t = _finite(trained[layer][metric].values)
+            t = _finite(trained[layer], metric)
             for group, tables in groups.items():
-                u = _finite(np.concatenate([table[metric].values for table in tables]))
+                u = np.concatenate([_finite(table, metric) for table in tables])
                 stats = _compare(t, u, EXPECTED_DIRECTION[metric])
                 rows.append({"layer": layer, "metric": metric, "untrained": group,
                              "direction": EXPECTED_DIRECTION[metric],

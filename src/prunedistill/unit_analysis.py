@@ -75,11 +75,12 @@ class RFVariables:
 
 
 def rf_variables(stimuli: xr.Dataset, rf_maps, rf_azimuth_deg,
-                 wavelength_deg: float = 10.0) -> RFVariables:
-    """RF luminance, contrast and orientation energy of every stimulus for every unit."""
+                 wavelength_deg: float = 10.0, *, energy_maps=None) -> RFVariables:
+    """RF luminance, contrast and orientation energy of every stimulus for every unit.
+    ``energy_maps``: the stimuli's precomputed ``orientation_energy`` (shared by layers)."""
     images = stimuli["images"].values
     energy, _ = rf_orientation_energy(images, rf_maps, stimuli.attrs["deg_per_pixel"],
-                                      wavelength_deg)
+                                      wavelength_deg, energy=energy_maps)
     return RFVariables(luminance=rf_luminance(images, rf_maps),
                        contrast=rf_contrast(images, rf_maps),
                        orientation_energy=energy,
@@ -222,12 +223,18 @@ def bootstrap_median_se(values: np.ndarray, n_boot: int = 1000, seed: int = 0) -
 
 
 def summarise_units(table: xr.Dataset, *, alpha: float = 0.05, n_boot: int = 1000,
-                    seed: int = 0) -> dict:
+                    seed: int = 0, include_degenerate: bool = False) -> dict:
     """Per-layer summary of :func:`analyse_units`: for each ``I_*`` / ``f_high_*`` metric its
     median, bootstrap SE of the median and the number of finite units; for metrics with a
-    p-value, the fraction of units significant at ``alpha``; and the degenerate count."""
-    summary = {"n_units": int(table.sizes["unit"]),
-               "n_degenerate": int(table["degenerate"].sum())}
+    p-value, the fraction of units significant at ``alpha``; and the degenerate count.
+
+    Degenerate units (one response value) are counted but left out of the medians unless
+    ``include_degenerate``: in a layer whose units mostly see black background they would
+    pull every median to 0 bits whatever the responsive units do."""
+    degenerate = table["degenerate"].values.astype(bool)
+    summary = {"n_units": int(table.sizes["unit"]), "n_degenerate": int(degenerate.sum())}
+    if not include_degenerate:
+        table = table.isel(unit=np.flatnonzero(~degenerate))
     for name in table.data_vars:
         if not (name.startswith("I_") or name.startswith("f_high")) or name.endswith("sweep"):
             continue
@@ -246,7 +253,7 @@ def summarise_units(table: xr.Dataset, *, alpha: float = 0.05, n_boot: int = 100
 def rf_maps_or_full_field(rf_maps) -> tuple[np.ndarray, np.ndarray]:
     """RF maps with all-zero maps (dead units: no gradient anywhere) replaced by a uniform
     full-field map, and a ``(units,)`` flag of the maps that were valid."""
-    maps = np.asarray(rf_maps, dtype=np.float64)
+    maps = np.asarray(rf_maps)
     valid = maps.reshape(len(maps), -1).max(axis=1) > 0
     if not valid.all():
         maps = maps.copy()
@@ -255,14 +262,18 @@ def rf_maps_or_full_field(rf_maps) -> tuple[np.ndarray, np.ndarray]:
 
 
 def analyse_layer(responses, stimuli: xr.Dataset, rf_maps,
-                  config: UnitAnalysisConfig = UnitAnalysisConfig()) -> xr.Dataset:
+                  config: UnitAnalysisConfig = UnitAnalysisConfig(), *,
+                  energy_maps=None) -> xr.Dataset:
     """:func:`analyse_units` from raw RF maps ``(units, y, x)`` on the stimulus grid: RF
-    centres, the RF variables, the per-unit 23-view subsets, and a ``rf_valid`` flag."""
+    centres, the RF variables, the per-unit 23-view subsets, and a ``rf_valid`` flag.
+    ``energy_maps``: ``stimuli.properties.orientation_energy`` of the stimuli, computed once
+    for all layers."""
     from .receptive_fields import rf_centres
 
     maps, valid = rf_maps_or_full_field(rf_maps)
     azimuth, _ = rf_centres(maps, stimuli["x"].values, stimuli["y"].values)
-    variables = rf_variables(stimuli, maps, azimuth, config.orientation_wavelength_deg)
+    variables = rf_variables(stimuli, maps, azimuth, config.orientation_wavelength_deg,
+                             energy_maps=energy_maps)
     table = analyse_units(responses, stimuli, variables, config)
     table["rf_valid"] = ("unit", valid)
     return table

@@ -131,30 +131,35 @@ def gabor_bank(deg_per_pixel: float, wavelength_deg: float = 10.0,
 
 def orientation_energy(images, deg_per_pixel: float, wavelength_deg: float = 10.0,
                        orientations_deg=(0.0, 45.0, 90.0, 135.0)) -> np.ndarray:
-    """Local orientation energy maps ``(stimuli, orientations, y, x)``: even^2 + odd^2 of
-    the Gabor responses (FFT convolution, zero padding)."""
+    """Local orientation energy maps ``(stimuli, orientations, y, x)`` float32: even^2 + odd^2
+    of the Gabor responses (FFT convolution, zero padding), one orientation at a time."""
     images = _as_images(images)
     even, odd = gabor_bank(deg_per_pixel, wavelength_deg, orientations_deg)
     n, height, width = images.shape
     k = even.shape[-1]
     shape = (height + k - 1, width + k - 1)
-    spectrum = np.fft.rfft2(images, s=shape)[:, None]
+    spectrum = np.fft.rfft2(images, s=shape)
     start = k // 2
-    crop = (slice(None), slice(None), slice(start, start + height), slice(start, start + width))
-    response_even = np.fft.irfft2(spectrum * np.fft.rfft2(even, s=shape)[None], s=shape)[crop]
-    response_odd = np.fft.irfft2(spectrum * np.fft.rfft2(odd, s=shape)[None], s=shape)[crop]
-    return response_even ** 2 + response_odd ** 2
+    crop = (slice(None), slice(start, start + height), slice(start, start + width))
+    energy = np.empty((n, len(even), height, width), dtype=np.float32)
+    for o in range(len(even)):
+        response_even = np.fft.irfft2(spectrum * np.fft.rfft2(even[o], s=shape), s=shape)[crop]
+        response_odd = np.fft.irfft2(spectrum * np.fft.rfft2(odd[o], s=shape), s=shape)[crop]
+        energy[:, o] = response_even ** 2 + response_odd ** 2
+    return energy
 
 
 def rf_orientation_energy(images, rf_maps, deg_per_pixel: float, wavelength_deg: float = 10.0,
-                          orientations_deg=(0.0, 45.0, 90.0, 135.0)
+                          orientations_deg=(0.0, 45.0, 90.0, 135.0), *, energy=None
                           ) -> tuple[np.ndarray, np.ndarray]:
     """Dominant orientation energy in each RF: ``(energy (units, stimuli), orientation_deg
     (units, stimuli))``, the RF-weighted mean energy of the strongest orientation and that
-    orientation."""
+    orientation. ``energy``: precomputed :func:`orientation_energy` maps of ``images`` (pass
+    them when analysing many layers of one stimulus set)."""
     images = _as_images(images)
     weights = _as_rf_maps(rf_maps, images.shape[1:])
-    energy = orientation_energy(images, deg_per_pixel, wavelength_deg, orientations_deg)
+    if energy is None:
+        energy = orientation_energy(images, deg_per_pixel, wavelength_deg, orientations_deg)
     n, n_orientations = energy.shape[:2]
     per_rf = (weights @ energy.reshape(n * n_orientations, -1).T).reshape(len(weights), n,
                                                                           n_orientations)
