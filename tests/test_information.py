@@ -184,3 +184,19 @@ def test_bad_inputs_raise_named_errors():
         mutual_information(-np.ones((2, 20), dtype=int), x)
     with pytest.raises(ValueError, match="shape"):
         information(r, np.zeros((2, 20)))
+
+
+def test_invariant_information_batched_pairs_equal_the_per_pair_loop():
+    from itertools import combinations
+
+    from prunedistill.information import information, invariant_object_information
+
+    rng = np.random.default_rng(4)
+    responses = rng.standard_normal((20, 60))
+    objects = np.repeat(np.arange(4), 15)
+    result = invariant_object_information(responses, objects, rng.uniform(0.5, 1, (20, 60)),
+                                          n_shuffles=0)
+    loop = np.stack([information(responses[:, (objects == a) | (objects == b)],
+                                 objects[(objects == a) | (objects == b)], n_shuffles=0).information
+                     for a, b in combinations(range(4), 2)], axis=1)
+    np.testing.assert_array_equal(result["pair_information"], loop)

@@ -449,13 +449,27 @@ def invariant_object_information(
         raise ValueError("invariant information needs at least two objects.")
     pair_info = np.empty((r.shape[0], len(pairs)))
     pair_p = np.full((r.shape[0], len(pairs)), np.nan)
-    for k, (a, b) in enumerate(pairs):
-        in_pair = (codes == a) | (codes == b)
-        result = information(r[:, in_pair], codes[in_pair], n_bins=n_bins, correction=correction,
-                             n_shuffles=n_shuffles, seed=seed + k)
-        pair_info[:, k] = result.information
+    counts = np.bincount(codes)
+    if (counts == counts[0]).all():
+        # Equal views per object: every pair's samples can be laid out as [object a's views,
+        # object b's views], so all (unit, pair) rows share one label vector and one call
+        # estimates them together (the same permutations serve every pair).
+        order = [np.flatnonzero(codes == o) for o in range(len(counts))]
+        rows = np.concatenate([r[:, np.r_[order[a], order[b]]] for a, b in pairs])
+        labels = np.repeat([0, 1], counts[0])
+        result = information(rows, labels, n_bins=n_bins, correction=correction,
+                             n_shuffles=n_shuffles, seed=seed)
+        pair_info[:] = result.information.reshape(len(pairs), -1).T
         if result.p_value is not None:
-            pair_p[:, k] = result.p_value
+            pair_p[:] = result.p_value.reshape(len(pairs), -1).T
+    else:
+        for k, (a, b) in enumerate(pairs):
+            in_pair = (codes == a) | (codes == b)
+            result = information(r[:, in_pair], codes[in_pair], n_bins=n_bins,
+                                 correction=correction, n_shuffles=n_shuffles, seed=seed + k)
+            pair_info[:, k] = result.information
+            if result.p_value is not None:
+                pair_p[:, k] = result.p_value
     thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
     info = np.full((r.shape[0], len(thresholds)), np.nan)
     n_pairs = np.zeros((r.shape[0], len(thresholds)), dtype=np.int64)
