@@ -24,7 +24,7 @@ from ._validation import as_finite_matrix
 from .information import (equipopulated_bins, invariant_object_information,
                           mutual_information)
 from .stimuli.properties import rf_contrast, rf_luminance, rf_orientation_energy
-from .stimuli.sets import default_position_nearer
+from .stimuli.sets import default_position_nearer, views_23_index
 
 MID_LEVEL = ("position_deg", "size_deg", "inplane_deg", "indepth_deg")
 
@@ -95,14 +95,10 @@ def unit_view_groups(stimuli: xr.Dataset, rf_azimuth_deg) -> list[tuple[np.ndarr
     units = np.arange(len(azimuth))
     if "transformation" not in stimuli.coords or not (stimuli.transformation == "position").any():
         return [(units, np.arange(stimuli.sizes["stimulus"]))]
-    transformation = stimuli.transformation.values
-    position = stimuli.position_deg.values
     nearer = np.array([default_position_nearer(a) if np.isfinite(a) else 15.0 for a in azimuth])
     groups = []
     for default in np.unique(nearer):
-        keep = (transformation == "position") | ((transformation != "position")
-                                                  & (position == default))
-        groups.append((units[nearer == default], np.flatnonzero(keep)))
+        groups.append((units[nearer == default], views_23_index(stimuli, default)))
     return groups
 
 

@@ -129,13 +129,18 @@ def default_position_nearer(rf_azimuth_deg: float) -> float:
     return min(DEFAULT_POSITIONS_DEG, key=lambda x: (abs(x - rf_azimuth_deg), -x))
 
 
+def views_23_index(stimuli: xr.Dataset, default_position_deg: float) -> np.ndarray:
+    """Indices of the 23-view stimuli: the 8 positions plus the 15 non-position views at
+    ``default_position_deg`` (-15 or +15)."""
+    transformation = stimuli.transformation.values
+    keep = (transformation == "position") | (stimuli.position_deg.values == default_position_deg)
+    return np.flatnonzero(keep)
+
+
 def select_23_views(stimuli: xr.Dataset, rf_azimuth_deg: float) -> xr.Dataset:
     """The 23 views a single unit is analysed on: the 8 positions plus the 15 non-position
     views at the default position nearer the unit's RF centre (azimuth, deg)."""
-    nearer = default_position_nearer(rf_azimuth_deg)
-    keep = (stimuli.transformation == "position") | (
-        (stimuli.transformation != "position") & (stimuli.position_deg == nearer))
-    return stimuli.isel(stimulus=np.flatnonzero(keep.values))
+    return stimuli.isel(stimulus=views_23_index(stimuli, default_position_nearer(rf_azimuth_deg)))
 
 
 def select_19_views(stimuli: xr.Dataset, rf_azimuth_deg: float = 15.0) -> xr.Dataset:
