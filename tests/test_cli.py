@@ -28,9 +28,19 @@ def test_id_command_errors_without_partial_output(tmp_path):
         main(["id", str(tmp_path / "missing.npy")])
 
 
-def test_run_says_not_available(capsys):
-    assert main(["run"]) == 2
-    assert "not" in capsys.readouterr().err
+@pytest.mark.parametrize("command", ["run", "init", "analyse", "report", "stimuli", "layers",
+                                     "extract", "train"])
+def test_every_command_has_help_with_an_example(command, capsys):
+    with pytest.raises(SystemExit) as exit_code:
+        main([command, "--help"])
+    assert exit_code.value.code == 0
+    assert "example" in capsys.readouterr().out
+
+
+def test_report_command_without_analyses_names_the_fix(tmp_path, capsys):
+    assert main(["report", "--output", str(tmp_path / "out"), "--quiet"]) == 2
+    assert "prunedistill run" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "report").exists()
 
 
 def test_stimuli_command_writes_store_and_montage(tmp_path):

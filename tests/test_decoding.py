@@ -57,3 +57,34 @@ def test_population_decoder_beats_chance_and_shuffles_do_not():
     general = population_decoding(responses, objects, views, sizes=(24,), n_resamples=3,
                                   protocol="generalisation")
     assert general.percent_correct[0] > 70
+
+
+def _svm_objective(w, x, y):
+    xt = np.c_[x, np.ones(len(x))]
+    slack = np.maximum(0, 1 - np.where(y > 0, 1, -1) * (xt @ w))
+    return 0.5 * w @ w + (slack ** 2).sum()
+
+
+@pytest.mark.parametrize("n_features", [5, 90])  # primal path, and the n x n kernel path
+def test_batched_svms_reach_the_liblinear_minimum(n_features):
+    from sklearn.svm import LinearSVC
+
+    from prunedistill.decoding import fit_linear_svms
+
+    rng = np.random.default_rng(3)
+    n_problems, n_samples = 12, 40
+    x = rng.normal(size=(n_problems, n_samples, n_features))
+    y = (rng.random((n_problems, n_samples)) < 0.5).astype(int)
+    x[:, :, 0] += 1.5 * y
+    mask = np.ones((n_problems, n_samples), dtype=bool)
+    mask[::2, 30:] = False  # padding rows must be ignored
+    x[~mask] = 1e3  # ... whatever they hold
+    weights = fit_linear_svms(x, y, mask)
+    for p in range(n_problems):
+        keep = mask[p]
+        reference = LinearSVC(C=1.0, dual="auto", tol=1e-10, max_iter=100_000,
+                              random_state=0).fit(x[p, keep], y[p, keep])
+        w_ref = np.r_[reference.coef_[0], reference.intercept_]
+        ours = _svm_objective(weights[p], x[p, keep], y[p, keep])
+        assert ours <= _svm_objective(w_ref, x[p, keep], y[p, keep]) + 1e-9
+        np.testing.assert_allclose(weights[p], w_ref, atol=1e-4)

@@ -397,6 +397,10 @@ class ActivationStore:
                              "(extracted with keep_full=False); use subset() or distances().")
         return group["act"]
 
+    def subset_units(self, layer: str) -> np.ndarray:
+        """Indices ``(k,)`` of the layer's stored unit subset (flat unit index)."""
+        return self._group(layer)["subset_unit"][:]
+
     def subset(self, layer: str):
         """The unit subset as an xarray DataArray ``act[stimulus, unit]`` with unit coords
         ``unit``, ``channel``, ``y``, ``x`` and the stimulus coords."""

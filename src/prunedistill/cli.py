@@ -11,12 +11,6 @@ import numpy as np
 
 from . import __version__
 
-RUN_NOT_AVAILABLE = (
-    "prunedistill run: the study pipeline (stimuli -> networks -> analyses -> report) is not "
-    "available yet.\nWhat works today: `prunedistill id POINTS.npy` and the Python API "
-    "(prunedistill.dimension, prunedistill.information); see README.md."
-)
-
 ID_EXAMPLE = """example:
   prunedistill id layer.npy --repeats 50 --scale --out id.json
   (layer.npy holds an array of shape (points, features), e.g. one row per stimulus)
@@ -176,9 +170,176 @@ def command_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study_config(args: argparse.Namespace):
+    """The config named on the command line (default: the shipped default study) with the
+    command-line overrides applied."""
+    from .config import default_config, load_config
+
+    config = load_config(args.config) if args.config else default_config()
+    updates = {}
+    if args.output:
+        updates["output"] = args.output
+    if args.workers is not None:
+        updates["executor"] = config.executor.model_copy(update={"workers": args.workers})
+    return config.model_copy(update=updates) if updates else config
+
+
+def _run_pipeline(args: argparse.Namespace, **options) -> int:
+    from .config import ConfigError
+    from .pipeline import run_study
+    from .pipeline.cache import StageMissing
+
+    try:
+        config = _study_config(args)
+        run_study(config, quiet=args.quiet, scheduler=getattr(args, "scheduler", None),
+                  **options)
+    except (ConfigError, StageMissing, ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def command_run(args: argparse.Namespace) -> int:
-    print(RUN_NOT_AVAILABLE, file=sys.stderr)
-    return 2
+    return _run_pipeline(args)
+
+
+def command_analyse(args: argparse.Namespace) -> int:
+    return _run_pipeline(args, until="analyse")
+
+
+def command_report(args: argparse.Namespace) -> int:
+    return _run_pipeline(args, report_only=True)
+
+
+def command_init(args: argparse.Namespace) -> int:
+    from .config import default_config_text
+
+    path = Path(args.path)
+    if path.exists() and not args.force:
+        print(f"error: {path} exists; pass --force to overwrite it.", file=sys.stderr)
+        return 2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(path, default_config_text())
+    print(f"wrote the default study to {path}; edit it, then `prunedistill run {path}`.")
+    return 0
+
+
+def _neural_stimuli(args: argparse.Namespace):
+    from .stimuli import load_stimuli, tafazoli
+
+    if args.stimuli:
+        return load_stimuli(args.stimuli)
+    return tafazoli(args.size, progress=not getattr(args, "quiet", False))
+
+
+def command_neural_info(args: argparse.Namespace) -> int:
+    from .neural import areas_in_order
+    from .neural.io import load_responses
+
+    try:
+        ds = load_responses(args.file)
+    except (ValueError, FileNotFoundError, ImportError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    counts = ds["counts"].values
+    valid = np.isfinite(counts)
+    print(f"{args.file}: {ds.sizes['neuron']} neurons, {ds.sizes['stimulus']} stimuli, up to "
+          f"{ds.sizes['trial']} trials{'  [SYNTHETIC]' if ds.attrs.get('synthetic') else ''}")
+    print(f"area order: {' -> '.join(ds.attrs['area_order'])}; RF maps: "
+          f"{'yes' if 'rf_map' in ds else 'no'}")
+    print(f"{'area':<8} {'neurons':>8} {'animals':>8} {'sessions':>9} "
+          f"{'trials/stimulus (median, min-max)':>34} {'missing':>8}")
+    for area in areas_in_order(ds):
+        members = ds["area"].values == area
+        trials = valid[members].sum(axis=2)
+        missing = 1 - valid[members].mean()
+        print(f"{area:<8} {members.sum():>8} {len(set(ds['animal'].values[members])):>8} "
+              f"{len(set(ds['session'].values[members])):>9} "
+              f"{f'{np.median(trials):.0f} ({trials.min()}-{trials.max()})':>34} "
+              f"{missing:>8.1%}")
+    return 0
+
+
+def command_neural_simulate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .neural import RAT_LIKE, simulate_population
+    from .neural.io import save_netcdf, save_npz
+
+    out = Path(args.out)
+    if out.suffix not in (".nc", ".npz"):
+        print("error: --out must end in .nc (brain-score netCDF) or .npz.", file=sys.stderr)
+        return 2
+    areas = [replace(a, n_neurons=max(2, round(a.n_neurons * args.neuron_scale)))
+             for a in RAT_LIKE]
+    ds, planted = simulate_population(_neural_stimuli(args), areas, n_trials=args.trials,
+                                      seed=args.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    (save_netcdf if out.suffix == ".nc" else save_npz)(ds, out)
+    planted_path = out.with_name(out.stem + "_planted.csv")
+    planted.to_csv(planted_path, index=False)
+    print(f"SYNTHETIC population: {ds.sizes['neuron']} neurons in "
+          f"{', '.join(ds.attrs['area_order'])}, {args.trials} trials -> {out}; planted "
+          f"parameters -> {planted_path}")
+    return 0
+
+
+def command_neural_report(args: argparse.Namespace) -> int:
+    import shutil
+
+    from .config import ConfigError, default_config, load_config
+    from .neural.io import load_responses
+    from .neural.study import analyse_dataset
+    from .pipeline.stages import environment, neural_options, unit_options
+    from .report import write_report
+
+    try:
+        config = load_config(args.config) if args.config else default_config()
+        stimuli = _neural_stimuli(args)
+        ds = load_responses(args.file, stimuli=stimuli)
+        name = Path(args.file).stem
+        tables = analyse_dataset(ds, stimuli, name=name, config=neural_options(config),
+                                 unit_config=unit_options(config, trials=True),
+                                 alpha=config.information.alpha,
+                                 n_boot=config.comparison.bootstrap,
+                                 decoding=config.neural.decoding)
+    except (ConfigError, ValueError, FileNotFoundError, ImportError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    synthetic = bool(ds.attrs.get("synthetic", 0))
+    title = f"prunedistill neural report: {name}" + (" (SYNTHETIC data)" if synthetic else "")
+    write_report(tables, tmp, montage=None, title=title, metadata={
+        "file": str(args.file), "synthetic": synthetic, "config": config.model_dump(mode="json"),
+        "environment": environment()})
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    print(f"report -> {out / 'report.html'}")
+    return 0
+
+
+RUN_EXAMPLE = """examples:
+  prunedistill run                          # the default study -> results/default/report/
+  prunedistill init my_study.yaml && prunedistill run my_study.yaml
+  prunedistill run my_study.yaml --scheduler tcp://10.0.0.5:8786   # analyses on Dask
+Stages already computed (same config section and inputs) are skipped, so an interrupted
+run resumes where it stopped.
+"""
+
+
+def _add_study_arguments(parser: argparse.ArgumentParser, scheduler: bool = True) -> None:
+    parser.add_argument("config", nargs="?", help="study YAML (default: the shipped default "
+                        "study; `prunedistill init` writes it out)")
+    parser.add_argument("--output", help="output folder (overrides `output` in the config)")
+    parser.add_argument("--workers", type=int, help="local worker processes for the analyses")
+    if scheduler:
+        parser.add_argument("--scheduler", help="Dask scheduler address tcp://HOST:PORT: run "
+                            "the per-layer analyses on that cluster")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or stage lines")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,8 +351,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"prunedistill {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run a study (not available yet)")
+    raw = argparse.RawDescriptionHelpFormatter
+    run = sub.add_parser("run", help="run a study: stimuli -> networks -> extract -> analyse "
+                         "-> report", epilog=RUN_EXAMPLE, formatter_class=raw)
+    _add_study_arguments(run)
     run.set_defaults(func=command_run)
+
+    init = sub.add_parser("init", help="write the default study config for editing",
+                          epilog="example:\n  prunedistill init my_study.yaml",
+                          formatter_class=raw)
+    init.add_argument("path", nargs="?", default="study.yaml",
+                      help="where to write it (default study.yaml)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(func=command_init)
+
+    analyse = sub.add_parser("analyse", help="run a study up to the analyses (no report)",
+                             epilog="example:\n  prunedistill analyse my_study.yaml "
+                             "--workers 4", formatter_class=raw)
+    _add_study_arguments(analyse)
+    analyse.set_defaults(func=command_analyse)
+
+    report = sub.add_parser("report", help="build the report from analyses already computed",
+                            epilog="example:\n  prunedistill report my_study.yaml   "
+                            "# after `prunedistill analyse my_study.yaml`",
+                            formatter_class=raw)
+    _add_study_arguments(report, scheduler=False)
+    report.set_defaults(func=command_report)
 
     id_parser = sub.add_parser(
         "id",
@@ -235,7 +420,10 @@ def build_parser() -> argparse.ArgumentParser:
     stim.add_argument("--quiet", action="store_true", help="no progress bar")
     stim.set_defaults(func=command_stimuli)
 
-    layers = sub.add_parser("layers", help="list a model's layers, output shapes and presets")
+    layers = sub.add_parser("layers", help="list a model's layers, output shapes and presets",
+                            epilog="examples:\n  prunedistill layers embedded\n"
+                            "  prunedistill layers resnet50 --weights resnet50-0676ba61.pth",
+                            formatter_class=raw)
     layers.add_argument("model", help="embedded, a torchvision name (vgg16, resnet50, ...) or "
                         "package.module:factory")
     layers.add_argument("--weights", default="untrained:0",
@@ -244,7 +432,11 @@ def build_parser() -> argparse.ArgumentParser:
     layers.set_defaults(func=command_layers)
 
     extract = sub.add_parser("extract", help="extract layer activations of a stimulus set to a "
-                             "zarr store (full layers, a unit subset, exact Gram matrices)")
+                             "zarr store (full layers, a unit subset, exact Gram matrices)",
+                             epilog="example:\n  prunedistill stimuli --set tafazoli --size 224 "
+                             "--out stim/\n  prunedistill extract vgg16 --weights untrained:0 "
+                             "--stimuli stim/tafazoli.zarr --out vgg16.zarr",
+                             formatter_class=raw)
     extract.add_argument("model")
     extract.add_argument("--weights", default="untrained:0")
     extract.add_argument("--stimuli", required=True, help="a store from `prunedistill stimuli`")
@@ -261,7 +453,47 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--quiet", action="store_true")
     extract.set_defaults(func=command_extract)
 
-    train = sub.add_parser("train", help="train the embedded CNN on the rendered training stream")
+    neural = sub.add_parser("neural", help="recorded (or simulated) responses: info, simulate, "
+                            "report", epilog="examples:\n  prunedistill neural simulate --out "
+                            "sim.nc\n  prunedistill neural info sim.nc\n  prunedistill neural "
+                            "report sim.nc --out sim_report/", formatter_class=raw)
+    neural_sub = neural.add_subparsers(dest="neural_command", required=True)
+    info = neural_sub.add_parser("info", help="per-area summary of a .npz/.nc/.nwb file",
+                                 epilog="example:\n  prunedistill neural info rat.nc",
+                                 formatter_class=raw)
+    info.add_argument("file")
+    info.set_defaults(func=command_neural_info)
+    stimuli_help = "the stimulus set (.zarr from `prunedistill stimuli`; default: render tafazoli)"
+    simulate = neural_sub.add_parser(
+        "simulate", help="a planted-truth rat-like population (4 areas, Poisson trials)",
+        epilog="example:\n  prunedistill neural simulate --out sim.nc --seed 1\n"
+        "(the planted parameters go to sim_planted.csv)", formatter_class=raw)
+    simulate.add_argument("--out", required=True, help="output .nc or .npz")
+    simulate.add_argument("--stimuli", help=stimuli_help)
+    simulate.add_argument("--size", type=int, default=64, help="rendered stimulus size")
+    simulate.add_argument("--trials", type=int, default=26)
+    simulate.add_argument("--neuron-scale", type=float, default=1.0,
+                          help="scale the rat-like neuron counts (228/131/260/152)")
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--quiet", action="store_true")
+    simulate.set_defaults(func=command_neural_simulate)
+    nreport = neural_sub.add_parser(
+        "report", help="per-area ID, information and decoding report of one dataset",
+        epilog="example:\n  prunedistill neural report rat.nc --stimuli stim/tafazoli.zarr "
+        "--out rat_report/", formatter_class=raw)
+    nreport.add_argument("file")
+    nreport.add_argument("--out", required=True, help="report folder")
+    nreport.add_argument("--stimuli", help=stimuli_help)
+    nreport.add_argument("--size", type=int, default=64, help="rendered stimulus size")
+    nreport.add_argument("--config", help="study YAML whose information/neural/decoding "
+                         "options to use (default: the default study's)")
+    nreport.add_argument("--quiet", action="store_true")
+    nreport.set_defaults(func=command_neural_report)
+
+    train = sub.add_parser("train", help="train the embedded CNN on the rendered training stream",
+                           epilog="examples:\n  prunedistill train --out my_weights/\n"
+                           "  prunedistill train --recorded --out check/   # rerun the "
+                           "committed model's config", formatter_class=raw)
     train.add_argument("--out", required=True, help="folder for embedded_cnn.pt and .json")
     train.add_argument("--recorded", action="store_true",
                        help="use the committed model's recorded training config")

@@ -123,7 +123,8 @@ def _information(binned: np.ndarray, labels: np.ndarray, kwargs: dict):
 
 def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
                   config: UnitAnalysisConfig = UnitAnalysisConfig()) -> xr.Dataset:
-    """Per-unit information table for ``responses (units, stimuli)``.
+    """Per-unit information table for ``responses (units, stimuli)``, or recorded spike
+    counts ``(units, stimuli, trials)`` (then I(R;S) is bias-corrected like every term).
 
     Returns a Dataset over ``unit`` (and ``threshold`` for the invariance sweep) with, in
     bits: ``I_S``, ``I_L``, ``I_S_given_L``, ``f_high_L``, ``I_C``, ``I_S_given_C``,
@@ -133,11 +134,21 @@ def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
     permutation p-values ``p_*`` of the corrected terms; ``n_bins_used``, ``degenerate`` and
     ``rf_azimuth_deg``.
     """
-    r = as_finite_matrix(responses, "responses", min_cols=2)
+    trials = np.ndim(responses) == 3
+    if trials:  # recorded trials: (units, stimuli, trials), every entry finite
+        r = np.asarray(responses, dtype=np.float64)
+        if not np.isfinite(r).all():
+            raise ValueError("responses (units, stimuli, trials) must be finite; give each "
+                             "unit the same number of complete trials per stimulus.")
+        if config.noise is not None:
+            raise ValueError("recorded trials and a noise model exclude each other.")
+    else:
+        r = as_finite_matrix(responses, "responses", min_cols=2)
     n_units = r.shape[0]
-    if variables.luminance.shape != r.shape:
+    if variables.luminance.shape != r.shape[:2]:
         raise ValueError(f"RF variables are {variables.luminance.shape} but responses are "
-                         f"{r.shape}; compute them for the same units and stimuli.")
+                         f"{r.shape[:2]} (units, stimuli); compute them for the same units "
+                         "and stimuli.")
     names = ["I_S", "I_L", "I_S_given_L", "f_high_L", "I_C", "I_S_given_C", "f_high_C",
              *[f"I_{v}" for v in MID_LEVEL], "I_orientation", "I_invariant",
              "p_S", "p_L", "p_C", *[f"p_{v}" for v in MID_LEVEL], "p_orientation"]
@@ -158,14 +169,18 @@ def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
         for name in MID_LEVEL:
             if name in stimuli.coords:
                 shared[name] = stimuli[name].values[chosen]
-        if config.noise is not None:
-            group = config.noise.trials(group)
-            repeat = config.noise.n_trials
+        if config.noise is not None or trials:
+            if trials:  # stimulus-major, like the noise model's trials
+                repeat = group.shape[2]
+                group = group.reshape(len(units), -1)
+            else:
+                group = config.noise.trials(group)
+                repeat = config.noise.n_trials
             per_unit = {k: np.repeat(v, repeat, axis=1) for k, v in per_unit.items()}
             shared = {k: np.repeat(v, repeat) for k, v in shared.items()}
         binned, used = equipopulated_bins(group, config.n_bins)
         n_bins_used[units] = used
-        if config.noise is None:
+        if config.noise is None and not trials:
             # One sample per stimulus: I(R;S) is the response entropy (see module docstring).
             i_s = mutual_information(binned, shared["S"], correction="none", n_shuffles=0)
         else:

@@ -2,7 +2,7 @@
 
 from .embedded import EmbeddedCNN
 from .registry import (EMBEDDED_RECORD, EMBEDDED_WEIGHTS, LoadedModel, Preprocessing,
-                       load_model, torchvision_names)
+                       load_model, torchvision_names, weights_identity)
 
 __all__ = ["EMBEDDED_RECORD", "EMBEDDED_WEIGHTS", "EmbeddedCNN", "LoadedModel",
-           "Preprocessing", "load_model", "torchvision_names"]
+           "Preprocessing", "load_model", "torchvision_names", "weights_identity"]

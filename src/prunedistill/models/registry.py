@@ -215,6 +215,15 @@ def load_state_checked(module: nn.Module, state: dict, source: str) -> None:
     module.load_state_dict(state, strict=True)
 
 
+def weights_identity(name: str, weights: str) -> str:
+    """What the weights are, without building the model: ``untrained:<seed>`` or the
+    sha256 of the weight file (raises the same named errors as :func:`load_model`)."""
+    seed = _parse_seed(weights)
+    if seed is not None:
+        return f"untrained:{seed}"
+    return sha256_of(_weights_file(name, weights))
+
+
 def load_model(name: str, weights: str = "untrained:0", *, n_classes: int | None = None
                ) -> LoadedModel:
     """Build ``name`` and set its weights from ``weights``; returns it in eval mode."""

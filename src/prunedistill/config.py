@@ -1,0 +1,261 @@
+"""The study config: one YAML file, validated by a schema, with the shipped default study.
+
+Every section maps onto one pipeline stage or analysis; every random choice takes its seed
+from ``seed``. Unknown keys and wrong types raise :class:`ConfigError` naming the key and the
+allowed values.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_STUDY = "default_study.yaml"
+
+
+class ConfigError(ValueError):
+    """A study config that does not validate; the message lists every problem."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StimuliConfig(_Section):
+    """The stimulus set every network sees (SCIENCE.md section 2)."""
+
+    set: Literal["tafazoli", "folder"] = "tafazoli"
+    size: int = Field(64, ge=8, le=1024, description="image size in pixels")
+    field_deg: float = Field(120.0, gt=0, description="visual angle of the image width")
+    supersample: int = Field(2, ge=1, le=8)
+    objects: list[str] | None = Field(None, description="tafazoli: mesh names (default the "
+                                      "6 natural + 4 procedural reference objects)")
+    folder: str | None = Field(None, description="folder: the image folder")
+    metadata: str | None = Field(None, description="folder: CSV (default FOLDER/metadata.csv)")
+    resize: bool = False
+
+    @field_validator("folder")
+    @classmethod
+    def _folder_exists(cls, value):
+        if value is not None and not Path(value).is_dir():
+            raise ValueError(f"folder {value!r} does not exist")
+        return value
+
+
+class NetworkConfig(_Section):
+    """One architecture: its trained weights and its untrained twins."""
+
+    model: str = Field("embedded", description="embedded, a torchvision name, or "
+                       "package.module:factory")
+    trained: str | None = Field("trained", description="'trained' (committed or torch hub "
+                                "cache file), a weights file path, or null for none")
+    untrained_seeds: list[int] = Field([0, 1, 2], description="seeds of the untrained twins")
+    layers: str | list[str] = Field("checkpoints", description="'checkpoints', 'all' or "
+                                    "a list of layer names")
+    label: str | None = Field(None, description="name in the report (default: model)")
+
+    @property
+    def name(self) -> str:
+        return self.label or self.model
+
+    @property
+    def weight_specs(self) -> list[str]:
+        specs = [] if self.trained is None else [self.trained]
+        return specs + [f"untrained:{seed}" for seed in self.untrained_seeds]
+
+
+class ExtractionConfig(_Section):
+    batch_size: int = Field(32, ge=1)
+    device: str | None = Field(None, description="cpu or cuda (default: cuda when present)")
+
+
+class DimensionConfig(_Section):
+    """TwoNN of every layer (SCIENCE.md section 3)."""
+
+    points: Literal["stimuli", "training"] = Field(
+        "training", description="'training': n_points held-out renders of the training "
+        "stream (random views of the 50 training objects, as Ansuini et al. used training "
+        "images); 'stimuli': the study's stimuli are the points")
+    n_points: int = Field(1000, ge=20, description="training: number of points")
+    fraction: float = Field(0.9, gt=0, le=1)
+    subset: float = Field(0.9, gt=0, le=1, description="fraction of points per repeat")
+    repeats: int = Field(50, ge=2)
+    scale: bool = True
+    max_blocks: int = Field(20, ge=1)
+    alpha: float = Field(0.05, gt=0, lt=1, description="phase steps: Holm-corrected level")
+
+
+class NoiseConfig(_Section):
+    kind: Literal["none", "poisson"] = "none"
+    n_trials: int = Field(26, ge=1)
+    peak_rate: float = Field(10.0, gt=0, description="spikes per trial at the peak response")
+
+
+class InformationConfig(_Section):
+    """Single-unit information (SCIENCE.md section 4)."""
+
+    units_per_layer: int = Field(500, ge=2, description="random units analysed per layer")
+    n_bins: int = Field(3, ge=2)
+    luminance_bins: int = Field(23, ge=2)
+    bias_correction: Literal["pt", "qe", "none"] = "pt"
+    shuffles: int = Field(100, ge=0)
+    invariance_threshold: float = Field(0.9, ge=0, le=1)
+    invariance_sweep: list[float] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    receptive_fields: Literal["bars", "gradient", "full_field"] = "bars"
+    noise: NoiseConfig = NoiseConfig()
+    alpha: float = Field(0.05, gt=0, lt=1)
+
+
+class DecodingConfig(_Section):
+    """Invariant object discrimination (SCIENCE.md section 5)."""
+
+    enabled: bool = True
+    single_units: int = Field(100, ge=0, description="units per layer with single-unit "
+                              "decoders (0: none)")
+    single_unit_shuffles: int = Field(2, ge=0)
+    population_sizes: list[int] = [6, 12, 24, 48, 96]
+    resamples: int = Field(50, ge=1)
+    folds: int = Field(5, ge=2)
+
+
+class NeuralDatasetConfig(_Section):
+    path: str = Field(description="a .npz, brain-score .nc or .nwb file of responses to the "
+                      "study's stimuli")
+    label: str | None = Field(None, description="name in the report (default: file stem)")
+    area_order: list[str] | None = Field(None, description="the hierarchy (default: the "
+                                         "file's own)")
+
+    @property
+    def name(self) -> str:
+        return self.label or Path(self.path).stem
+
+    @field_validator("path")
+    @classmethod
+    def _exists(cls, value):
+        if not Path(value).is_file():
+            raise ValueError(f"no neural data file at {value!r}")
+        return value
+
+
+class NeuralConfig(_Section):
+    """Recorded areas analysed like layers, and compared with them (SCIENCE.md 3-5)."""
+
+    datasets: list[NeuralDatasetConfig] = []
+    construction: Literal["trial_averaged", "pseudo_population"] = "trial_averaged"
+    n_neurons: int | None = Field(None, ge=2, description="neurons per area (default 90 % "
+                                  "of the smallest area)")
+    resamples: int = Field(20, ge=2, description="equal-N neuron resamples per area")
+    include_pixels: bool = True
+    pseudo_trials: int = Field(3, ge=1, description="decoding: pseudo-trials per stimulus")
+    decoding: bool = True
+
+
+class ComparisonConfig(_Section):
+    alpha: float = Field(0.05, gt=0, lt=1)
+    bootstrap: int = Field(1000, ge=10, description="resamples for the SE of medians")
+    coupling_permutations: int = Field(10_000, ge=10)
+
+
+class ExecutorConfig(_Section):
+    kind: Literal["local", "dask"] = "local"
+    workers: int = Field(2, ge=1, description="local: processes (1 = in this process)")
+    address: str | None = Field(None, description="dask: scheduler address tcp://HOST:PORT")
+
+
+class StudyConfig(_Section):
+    name: str = "default"
+    seed: int = 0
+    output: str = "results/default"
+    stimuli: StimuliConfig = StimuliConfig()
+    networks: list[NetworkConfig] = [NetworkConfig()]
+    extraction: ExtractionConfig = ExtractionConfig()
+    dimension: DimensionConfig = DimensionConfig()
+    information: InformationConfig = InformationConfig()
+    decoding: DecodingConfig = DecodingConfig()
+    comparison: ComparisonConfig = ComparisonConfig()
+    executor: ExecutorConfig = ExecutorConfig()
+    neural: NeuralConfig = NeuralConfig()
+
+    @field_validator("networks")
+    @classmethod
+    def _distinct_names(cls, networks):
+        if not networks:
+            raise ValueError("list at least one network")
+        names = [n.name for n in networks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"network names {names} repeat; give each a distinct `label`")
+        return networks
+
+
+def _section_class(loc: tuple) -> type[BaseModel] | None:
+    """The schema class that owns the key at ``loc`` (for listing allowed keys)."""
+    cls: type[BaseModel] = StudyConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = cls.model_fields.get(part)
+        if field is None:
+            return None
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", (annotation,))
+        found = [a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not found:
+            return None
+        cls = found[0]
+    return cls
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        owner = _section_class(error["loc"])
+        allowed = ", ".join(owner.model_fields) if owner else "?"
+        return f"{key}: unknown key; allowed here: {allowed}"
+    given = error.get("input")
+    shown = "" if isinstance(given, dict) else f" (got {given!r})"
+    return f"{key}: {error['msg']}{shown}"
+
+
+def validate_config(data: dict | None, source: str = "config") -> StudyConfig:
+    """A :class:`StudyConfig` from parsed YAML, or :class:`ConfigError` listing problems."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections; "
+                          f"got {type(data).__name__}.")
+    try:
+        return StudyConfig.model_validate(data)
+    except ValidationError as error:
+        lines = "\n".join(f"  - {_describe(e)}" for e in error.errors())
+        raise ConfigError(f"{source} has {error.error_count()} problem(s):\n{lines}") from None
+
+
+def load_config(path) -> StudyConfig:
+    """Read and validate a study YAML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no config file at {path}; `prunedistill init {path}` writes the "
+                          "default study there for editing.")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    return validate_config(data, str(path))
+
+
+def default_config_text() -> str:
+    """The shipped default study YAML, with its comments."""
+    return resources.files("prunedistill").joinpath(DEFAULT_STUDY).read_text()
+
+
+def default_config() -> StudyConfig:
+    return validate_config(yaml.safe_load(default_config_text()), "the default study")
+
+
+def section_dict(section: BaseModel) -> dict:
+    """A section as plain JSON-able data (for cache keys and metadata)."""
+    return section.model_dump(mode="json")

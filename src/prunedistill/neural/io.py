@@ -1,0 +1,186 @@
+"""Reading and writing neural responses: our npz layout, brain-score-style netCDF, and NWB
+files (units table + stimulus presentations)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .schema import NeuralDataError, neural_responses, validate_responses
+
+NPZ_ARRAYS = """npz layout (numpy.savez), one file per dataset:
+  counts          (neurons, stimuli, trials) float, NaN-padded
+  area            (neurons,) str      animal, session, neuron_id: (neurons,) str, optional
+  stimulus_id     (stimuli,) str      "OBJECT/vVIEW" for the rendered sets
+  area_order      (areas,) str        the hierarchy, e.g. V1 LM LI LL
+  rf_map          (neurons, grid_y, grid_x) float, optional, with
+  rf_azimuth_deg  (grid_x,) and rf_elevation_deg (grid_y,)
+  synthetic       () int, optional    1 for simulated data"""
+
+
+def _atomic(path: Path, write) -> Path:
+    tmp = path.with_name(path.name + ".partial")
+    write(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def save_npz(ds: xr.Dataset, path) -> Path:
+    """Write ``ds`` in the npz layout (see ``NPZ_ARRAYS``)."""
+    validate_responses(ds)
+    arrays = {"counts": ds["counts"].values,
+              "area_order": np.asarray(ds.attrs["area_order"], dtype=str)}
+    for name in ("area", "animal", "session", "neuron_id", "stimulus_id"):
+        arrays[name] = ds[name].values.astype(str)
+    if "rf_map" in ds:
+        arrays.update(rf_map=ds["rf_map"].values, rf_azimuth_deg=ds["grid_x"].values,
+                      rf_elevation_deg=ds["grid_y"].values)
+    if ds.attrs.get("synthetic"):
+        arrays["synthetic"] = np.array(1)
+
+    def write(tmp):
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+    return _atomic(Path(path), write)
+
+
+def load_npz(path, stimuli: xr.Dataset | None = None) -> xr.Dataset:
+    path = Path(path)
+    with np.load(path, allow_pickle=False) as data:
+        missing = [k for k in ("counts", "area", "stimulus_id") if k not in data.files]
+        if missing:
+            raise NeuralDataError(f"{path} lacks arrays {missing}.\n{NPZ_ARRAYS}")
+        optional = {k: data[k] for k in ("animal", "session", "neuron_id") if k in data.files}
+        rf = {}
+        if "rf_map" in data.files:
+            rf = {"rf_map": data["rf_map"], "rf_azimuth_deg": data["rf_azimuth_deg"],
+                  "rf_elevation_deg": data["rf_elevation_deg"]}
+        order = data["area_order"].tolist() if "area_order" in data.files else None
+        flags = {"synthetic": 1} if "synthetic" in data.files and int(data["synthetic"]) \
+            else {}
+        return neural_responses(data["counts"], area=data["area"],
+                                stimulus_id=data["stimulus_id"], area_order=order,
+                                stimuli=stimuli, source=str(path), **optional, **rf, **flags)
+
+
+def to_brainscore(ds: xr.Dataset) -> xr.DataArray:
+    """``presentation x neuroid`` assembly: one presentation per (stimulus, repetition),
+    coords ``stimulus_id`` and ``repetition``; neuroid coords ``neuroid_id``, ``region``,
+    ``animal``, ``session``. Missing trials are dropped."""
+    counts = ds["counts"].values  # (neuron, stimulus, trial)
+    n_neurons, n_stimuli, n_trials = counts.shape
+    values = counts.transpose(1, 2, 0).reshape(n_stimuli * n_trials, n_neurons)
+    keep = np.isfinite(values).any(axis=1)
+    return xr.DataArray(
+        values[keep], dims=("presentation", "neuroid"),
+        coords={"stimulus_id": ("presentation",
+                                np.repeat(ds["stimulus_id"].values, n_trials)[keep]),
+                "repetition": ("presentation", np.tile(np.arange(n_trials), n_stimuli)[keep]),
+                "neuroid_id": ("neuroid", ds["neuron_id"].values),
+                "region": ("neuroid", ds["area"].values),
+                "animal": ("neuroid", ds["animal"].values),
+                "session": ("neuroid", ds["session"].values)},
+        name="neural_counts", attrs={"area_order": " ".join(ds.attrs["area_order"])})
+
+
+def from_brainscore(assembly: xr.DataArray, *, area_order=None,
+                    stimuli: xr.Dataset | None = None, **rf) -> xr.Dataset:
+    """The inverse of :func:`to_brainscore` (any ``presentation x neuroid`` assembly with
+    ``stimulus_id`` and, optionally, ``repetition`` and ``region``/``area``)."""
+    if set(assembly.dims) != {"presentation", "neuroid"}:
+        raise NeuralDataError(f"a brain-score assembly has dims (presentation, neuroid); got "
+                              f"{assembly.dims}.")
+    assembly = assembly.transpose("presentation", "neuroid")
+    if "stimulus_id" not in assembly.coords:
+        raise NeuralDataError("the assembly needs a `stimulus_id` presentation coordinate.")
+    region = next((c for c in ("region", "area") if c in assembly.coords), None)
+    if region is None:
+        raise NeuralDataError("the assembly needs a `region` (or `area`) neuroid coordinate.")
+    ids = assembly["stimulus_id"].values.astype(str)
+    unique = list(dict.fromkeys(ids))
+    position = {s: i for i, s in enumerate(unique)}
+    stimulus = np.array([position[s] for s in ids])
+    if "repetition" in assembly.coords:
+        repetition = assembly["repetition"].values.astype(np.int64)
+    else:  # number the presentations of each stimulus in order
+        repetition = np.zeros(len(ids), dtype=np.int64)
+        seen: dict[int, int] = {}
+        for i, s in enumerate(stimulus):
+            repetition[i] = seen.get(s, 0)
+            seen[s] = repetition[i] + 1
+    counts = np.full((assembly.sizes["neuroid"], len(unique), repetition.max() + 1), np.nan)
+    counts[:, stimulus, repetition] = assembly.values.T
+    if area_order is None and "area_order" in assembly.attrs:
+        area_order = str(assembly.attrs["area_order"]).split()
+
+    def coord(name, default):
+        return assembly[name].values.astype(str) if name in assembly.coords else default
+
+    n = assembly.sizes["neuroid"]
+    return neural_responses(counts, area=assembly[region].values.astype(str),
+                            stimulus_id=unique, area_order=area_order,
+                            neuron_id=coord("neuroid_id", np.arange(n).astype(str)),
+                            animal=coord("animal", None), session=coord("session", None),
+                            stimuli=stimuli, source="brain-score assembly", **rf)
+
+
+KEPT_ATTRS = ("synthetic", "source", "window_ms", "seed", "n_trials", "planted_areas")
+
+
+def save_netcdf(ds: xr.Dataset, path) -> Path:
+    """Write ``ds`` as a brain-score-style netCDF file: the ``neural_counts`` assembly
+    (presentation x neuroid), plus ``rf_map[neuroid, grid_y, grid_x]`` when present."""
+    validate_responses(ds)
+    assembly = to_brainscore(ds)
+    out = assembly.to_dataset()
+    if "rf_map" in ds:
+        out["rf_map"] = (("neuroid", "grid_y", "grid_x"), ds["rf_map"].values)
+        out = out.assign_coords(grid_x=ds["grid_x"].values, grid_y=ds["grid_y"].values)
+    out.attrs.update({k: ds.attrs[k] for k in KEPT_ATTRS if k in ds.attrs})
+    out.attrs["area_order"] = " ".join(ds.attrs["area_order"])
+    return _atomic(Path(path), lambda tmp: out.to_netcdf(tmp, engine="scipy"))
+
+
+def load_netcdf(path, *, area_order=None, stimuli: xr.Dataset | None = None) -> xr.Dataset:
+    """Read a brain-score netCDF assembly (a lone DataArray, or ``neural_counts`` with an
+    optional ``rf_map``, as :func:`save_netcdf` writes)."""
+    with xr.open_dataset(path, engine="scipy") as stored:
+        stored = stored.load()
+    names = list(stored.data_vars)
+    counts_name = "neural_counts" if "neural_counts" in names else None
+    if counts_name is None:
+        candidates = [n for n in names if set(stored[n].dims) == {"presentation", "neuroid"}]
+        if len(candidates) != 1:
+            raise NeuralDataError(f"{path}: expected one presentation x neuroid assembly; "
+                                  f"found variables {names}.")
+        counts_name = candidates[0]
+    assembly = stored[counts_name]
+    assembly.attrs.update(stored.attrs)
+    rf = {}
+    if "rf_map" in stored:
+        rf = {"rf_map": stored["rf_map"].values, "rf_azimuth_deg": stored["grid_x"].values,
+              "rf_elevation_deg": stored["grid_y"].values}
+    ds = from_brainscore(assembly, area_order=area_order, stimuli=stimuli, **rf)
+    ds.attrs.update({k: stored.attrs[k] for k in KEPT_ATTRS if k in stored.attrs})
+    ds.attrs["source"] = str(path)
+    return ds
+
+
+def load_responses(path, *, stimuli: xr.Dataset | None = None, **nwb_options) -> xr.Dataset:
+    """Any supported file by its suffix: ``.npz``, ``.nc`` (brain-score netCDF), ``.nwb``."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no neural data file at {path}.")
+    if path.suffix == ".npz":
+        return load_npz(path, stimuli)
+    if path.suffix in (".nc", ".netcdf"):
+        return load_netcdf(path, stimuli=stimuli)
+    if path.suffix == ".nwb":
+        from .nwb import read_nwb
+
+        return read_nwb(path, stimuli=stimuli, **nwb_options)
+    raise NeuralDataError(f"{path}: unknown format {path.suffix!r}; use .npz (see the README "
+                          "layout), .nc (brain-score netCDF) or .nwb.")

@@ -1,0 +1,246 @@
+"""End to end: a tiny study through every stage, its report, resume after kill -9, the
+Dask path, and caching that recomputes only what a changed option touches."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from prunedistill.config import validate_config
+from prunedistill.pipeline import run_study
+from prunedistill.pipeline.cache import StageMissing
+
+TINY = {
+    "name": "tiny",
+    "stimuli": {"objects": ["bunny", "duck", "procedural:6"]},
+    "networks": [{"model": "embedded", "trained": "trained", "untrained_seeds": [0]}],
+    "dimension": {"points": "training", "n_points": 60, "repeats": 4, "max_blocks": 3},
+    "information": {"units_per_layer": 40, "shuffles": 4, "invariance_sweep": [0.0, 0.9]},
+    "decoding": {"single_units": 10, "population_sizes": [6], "resamples": 2},
+    "comparison": {"bootstrap": 20, "coupling_permutations": 50},
+    "executor": {"workers": 1},
+}
+FIGURES = ["dimension_profile", "dimension_scale", "information_decomposition",
+           "low_mid_information", "invariance", "decoding", "coupling"]
+EXPECTED_COLUMNS = {
+    "dimension": ["network", "weights", "role", "layer", "id", "id_mean", "id_std", "id_mle",
+                  "id_mle_se", "n_points", "n_duplicates"],
+    "dimension_scale": ["layer", "n_blocks", "n_points", "id_mean"],
+    "information_summary": ["layer", "metric", "median", "se", "mean", "n_units",
+                            "fraction_significant"],
+    "information_units": ["unit", "I_S", "I_L", "I_S_given_L", "f_high_L", "I_C", "I_invariant",
+                          "degenerate", "rf_fit_r2"],
+    "invariance_summary": ["layer", "threshold", "median", "n_units"],
+    "decoding_single_summary": ["layer", "protocol", "percent_correct", "information"],
+    "decoding_population": ["layer", "n_units", "protocol", "percent_correct",
+                            "chance_percent_correct"],
+    "comparison": ["layer", "metric", "untrained", "difference", "p", "p_holm", "effect_size"],
+    "verdicts": ["layer", "pruning", "distillation", "I_L_difference", "f_high_L_difference"],
+    "coupling": ["layer", "id_change", "I_L_change", "r", "p"],
+}
+# Values that must be finite in every row (others are NaN by definition in some rows, e.g.
+# f_high of a unit without information or a test of identical input layers).
+FINITE = {"dimension": ["id", "id_mean", "id_std", "id_mle"],
+          "dimension_scale": ["id_mean"],
+          "decoding_population": ["percent_correct", "information"],
+          "decoding_single_summary": ["percent_correct", "information"],
+          "coupling": ["id_change", "I_L_change", "r", "p"]}
+PRE_ANALYSIS = ("stimuli", "bars", "networks", "extract", "receptive_fields")
+
+
+def tiny_config(output: Path, **changes):
+    data = {**TINY, "output": str(output)}
+    for section, values in changes.items():
+        data[section] = {**data.get(section, {}), **values}
+    return validate_config(data)
+
+
+def copy_pre_analysis_cache(source: Path, target: Path) -> None:
+    for stage in PRE_ANALYSIS:
+        shutil.copytree(source / "cache" / stage, target / "cache" / stage)
+
+
+def table_bytes(output: Path) -> dict[str, bytes]:
+    folder = output / "report" / "tables"
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    output = tmp_path_factory.mktemp("reference")
+    run_study(tiny_config(output), quiet=True)
+    return output
+
+
+def test_report_has_every_file_and_table(reference):
+    report = reference / "report"
+    assert (report / "report.html").stat().st_size > 1000
+    page = (report / "report.html").read_text()
+    for name in FIGURES:
+        for suffix in ("png", "svg"):
+            path = report / "figures" / f"{name}.{suffix}"
+            assert path.stat().st_size > 1000, path
+        assert f"figures/{name}.png" in page
+    assert (report / "figures" / "montage.png").exists()
+    for name, columns in EXPECTED_COLUMNS.items():
+        table = pd.read_csv(report / "tables" / f"{name}.csv")
+        assert len(table) > 0, name
+        assert set(columns) <= set(table.columns), (name, set(columns) - set(table.columns))
+        parquet = pd.read_parquet(report / "tables" / f"{name}.parquet")
+        assert parquet.shape == table.shape
+        for column in FINITE.get(name, []):
+            assert np.isfinite(table[column]).all(), (name, column)
+    units = pd.read_csv(report / "tables" / "information_units.csv")
+    # 8 checkpoint layers x 2 instances x 40 units (the input layer has 4096 pixels).
+    assert len(units) == 8 * 2 * 40
+    live = units[~units.degenerate]
+    assert np.isfinite(live[["I_S", "I_L", "I_C"]]).all().all()
+    # Deterministic units: I(R;S) is the response entropy, at most log2(3) bits.
+    assert (live.I_S <= np.log2(3) + 1e-9).all()
+    metadata = (report / "metadata.json").read_text()
+    assert "weights_identity" in metadata and "stage_seconds" in metadata
+
+
+def test_trained_network_prunes_and_distils_in_its_late_layers(reference):
+    verdicts = pd.read_csv(reference / "report" / "tables" / "verdicts.csv")
+    late = verdicts[verdicts.layer.isin(["features.pool4", "classifier.fc2"])]
+    assert (late.I_L_difference < 0).all() and (late.f_high_L_difference > 0).all()
+    # The input layer is the same image for both networks: no difference at all.
+    first = verdicts[verdicts.layer == "input"].iloc[0]
+    assert first.I_L_difference == 0 and not first.pruning
+
+
+def test_second_run_is_cached(reference, capsys):
+    started = time.perf_counter()
+    run_study(tiny_config(reference))
+    assert time.perf_counter() - started < 20
+    out = capsys.readouterr().out
+    assert "0 computed" in out and "[report]" in out and "(cached)" in out
+
+
+def test_changing_one_option_recomputes_only_that_analysis(reference, tmp_path):
+    copy_pre_analysis_cache(reference, tmp_path)
+    for stage in ("analyse_dimension", "analyse_information", "analyse_decoding"):
+        shutil.copytree(reference / "cache" / stage, tmp_path / "cache" / stage)
+    before = {s: set(os.listdir(tmp_path / "cache" / s)) for s in os.listdir(tmp_path / "cache")}
+    run_study(tiny_config(tmp_path, decoding={"resamples": 3}), quiet=True)
+    after = {s: set(os.listdir(tmp_path / "cache" / s)) for s in os.listdir(tmp_path / "cache")}
+    new = {s: after[s] - before.get(s, set()) for s in after}
+    assert len(new["analyse_decoding"]) == 16  # 8 layers x 2 instances
+    assert not new["analyse_information"] and not new["analyse_dimension"]
+    assert not any(new[s] for s in PRE_ANALYSIS)
+    ref, changed = table_bytes(reference), table_bytes(tmp_path)
+    assert ref["information_units.csv"] == changed["information_units.csv"]
+    assert ref["decoding_population.csv"] != changed["decoding_population.csv"]
+
+
+def test_resume_after_kill_gives_identical_tables(reference, tmp_path):
+    copy_pre_analysis_cache(reference, tmp_path)
+    config_path = tmp_path / "study.yaml"
+    config_path.write_text(yaml.safe_dump({**TINY, "output": str(tmp_path)}))
+    process = subprocess.Popen([sys.executable, "-m", "prunedistill.cli", "run",
+                                str(config_path), "--quiet"])
+    information = tmp_path / "cache" / "analyse_information"
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if information.exists() and len([p for p in information.iterdir()
+                                         if not p.name.endswith(".partial")]) >= 3:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "report").exists()
+    run_study(tiny_config(tmp_path), quiet=True)
+    assert table_bytes(tmp_path) == table_bytes(reference)
+    leftovers = [p for p in (tmp_path / "cache").rglob("*.partial")]
+    assert not leftovers
+
+
+def test_dask_cluster_gives_the_local_results(reference, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    copy_pre_analysis_cache(reference, tmp_path)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1")
+        run_study(tiny_config(tmp_path), quiet=True, scheduler=cluster.scheduler_address)
+    assert table_bytes(tmp_path) == table_bytes(reference)
+
+
+def test_report_only_needs_the_analyses(tmp_path):
+    with pytest.raises(StageMissing, match="prunedistill run"):
+        run_study(tiny_config(tmp_path), quiet=True, report_only=True)
+    assert not (tmp_path / "report").exists()
+
+
+def _study_stimuli(output: Path):
+    from prunedistill.stimuli import load_stimuli
+
+    (entry,) = [p for p in (output / "cache" / "stimuli").iterdir()
+                if not p.name.endswith(".partial")]
+    return load_stimuli(entry / "stimuli.zarr")
+
+
+def test_neural_dataset_joins_the_report(reference, tmp_path):
+    from prunedistill.neural import simulate_population
+    from prunedistill.neural.io import save_netcdf
+    from prunedistill.neural.simulate import RAT_LIKE
+    from dataclasses import replace
+
+    areas = [replace(a, n_neurons=20) for a in RAT_LIKE]
+    ds, _ = simulate_population(_study_stimuli(reference), areas, n_trials=8, seed=2)
+    save_netcdf(ds, tmp_path / "sim.nc")
+    for stage in os.listdir(reference / "cache"):
+        if stage != "report":
+            shutil.copytree(reference / "cache" / stage, tmp_path / "cache" / stage)
+    config = tiny_config(tmp_path, neural={
+        "datasets": [{"path": str(tmp_path / "sim.nc"), "label": "sim"}], "resamples": 3})
+    run_study(config, quiet=True)
+    report = tmp_path / "report"
+    for name in ("brain_vs_network", "similarity"):
+        assert (report / "figures" / f"{name}.png").stat().st_size > 1000
+    similarity = pd.read_csv(report / "tables" / "similarity.csv")
+    assert len(similarity) == 8 * 4 * 2  # layers x areas x instances
+    assert similarity["cka"].between(0, 1).all() and similarity["rsa"].between(-1, 1).all()
+    joint = pd.read_csv(report / "tables" / "brain_vs_network.csv")
+    assert {"brain", "trained", "untrained"} <= set(joint["kind"])
+    assert joint["relative_depth"].between(0, 1).all()
+    units = pd.read_csv(report / "tables" / "neural_information_units.csv")
+    assert len(units) == 80 and set(units["layer"]) == {"V1", "LM", "LI", "LL"}
+    assert "Synthetic data" in (report / "report.html").read_text()
+    # The network analyses were all reused from the reference cache.
+    assert table_bytes(tmp_path)["verdicts.csv"] == table_bytes(reference)["verdicts.csv"]
+
+
+def test_neural_commands(reference, tmp_path, capsys):
+    from prunedistill.cli import main
+    from prunedistill.stimuli import save_stimuli
+
+    stimuli = save_stimuli(_study_stimuli(reference), tmp_path / "stim.zarr")
+    data = tmp_path / "sim.npz"
+    assert main(["neural", "simulate", "--stimuli", str(stimuli), "--out", str(data),
+                 "--neuron-scale", "0.1", "--trials", "6", "--quiet"]) == 0
+    assert (tmp_path / "sim_planted.csv").exists()
+    assert main(["neural", "info", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "[SYNTHETIC]" in out and "V1 -> LM -> LI -> LL" in out
+    study = tmp_path / "study.yaml"
+    study.write_text(yaml.safe_dump({"information": {"shuffles": 4},
+                                     "neural": {"resamples": 3},
+                                     "decoding": {"population_sizes": [6], "resamples": 2},
+                                     "dimension": {"max_blocks": 3},
+                                     "comparison": {"bootstrap": 20}}))
+    assert main(["neural", "report", str(data), "--stimuli", str(stimuli), "--config",
+                 str(study), "--out", str(tmp_path / "rep"), "--quiet"]) == 0
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "SYNTHETIC" in page and "figures/dimension_profile.png" in page
+    assert (tmp_path / "rep" / "tables" / "information_summary.csv").exists()
+    assert main(["neural", "info", str(tmp_path / "missing.nc")]) == 2
