@@ -31,6 +31,8 @@ benchmarks: $(STAMP_DEV)
 	$(BIN)/python benchmarks/bench_information.py
 	$(BIN)/python benchmarks/bench_stimuli.py
 	$(BIN)/python benchmarks/bench_extraction.py
+	$(BIN)/python benchmarks/bench_analysis.py
+	benchmarks/bench_study.sh
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -189,3 +189,15 @@ def test_malformed_nwb_files_give_named_errors(tmp_path):
     (tmp_path / "d.nwb").write_bytes(b"not hdf5")
     with pytest.raises(NeuralDataError, match="not a readable NWB file"):
         load_responses(tmp_path / "d.nwb")
+
+
+def test_convert_command_nwb_to_netcdf(tmp_path):
+    pytest.importorskip("pynwb")
+    from prunedistill.cli import main
+
+    _write_nwb(tmp_path / "rec.nwb")
+    assert main(["neural", "convert", str(tmp_path / "rec.nwb"), str(tmp_path / "rec.nc")]) == 0
+    back = load_responses(tmp_path / "rec.nc")
+    np.testing.assert_array_equal(back["counts"].values,
+                                  load_responses(tmp_path / "rec.nwb")["counts"].values)
+    assert main(["neural", "convert", str(tmp_path / "rec.nc"), str(tmp_path / "x.csv")]) == 2

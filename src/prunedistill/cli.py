@@ -260,6 +260,23 @@ def command_neural_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_neural_convert(args: argparse.Namespace) -> int:
+    from .neural.io import load_responses, save_netcdf, save_npz
+
+    out = Path(args.out)
+    if out.suffix not in (".nc", ".npz"):
+        print("error: the output must end in .nc (brain-score netCDF) or .npz.", file=sys.stderr)
+        return 2
+    try:
+        ds = load_responses(args.file)
+    except (ValueError, FileNotFoundError, ImportError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    (save_netcdf if out.suffix == ".nc" else save_npz)(ds, out)
+    print(f"{ds.sizes['neuron']} neurons x {ds.sizes['stimulus']} stimuli -> {out}")
+    return 0
+
+
 def command_neural_simulate(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -463,6 +480,13 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=raw)
     info.add_argument("file")
     info.set_defaults(func=command_neural_info)
+    convert = neural_sub.add_parser(
+        "convert", help="convert between .nwb, .nc (brain-score netCDF) and .npz",
+        epilog="example:\n  prunedistill neural convert session1.nwb session1.nc",
+        formatter_class=raw)
+    convert.add_argument("file")
+    convert.add_argument("out", help="output .nc or .npz")
+    convert.set_defaults(func=command_neural_convert)
     stimuli_help = "the stimulus set (.zarr from `prunedistill stimuli`; default: render tafazoli)"
     simulate = neural_sub.add_parser(
         "simulate", help="a planted-truth rat-like population (4 areas, Poisson trials)",

@@ -118,7 +118,8 @@ class DecodingConfig(_Section):
                               "decoders (0: none)")
     single_unit_shuffles: int = Field(2, ge=0)
     population_sizes: list[int] = [6, 12, 24, 48, 96]
-    resamples: int = Field(50, ge=1)
+    resamples: int = Field(10, ge=1, description="random populations per size (SCIENCE.md "
+                           "suggests 50; 10 keeps the default study within 10 minutes)")
     folds: int = Field(5, ge=2)
 
 

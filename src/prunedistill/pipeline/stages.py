@@ -328,6 +328,10 @@ def stage_neural(config: StudyConfig, cache: Cache, log: StageLog,
             n_new += 1
             study_stimuli = load_stimuli(stimuli[1] / "stimuli.zarr")
             ds = load_responses(dataset.path, stimuli=study_stimuli)
+            if not log.quiet:
+                print(f"analysing {dataset.name}: {ds.sizes['neuron']} neurons in "
+                      f"{', '.join(ds.attrs['area_order'])} (ID, information, decoding)...",
+                      flush=True)
             if dataset.area_order:
                 from ..neural import validate_responses
 

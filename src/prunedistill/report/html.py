@@ -104,7 +104,11 @@ def report_page(title: str, figures: dict[str, bool], tables: dict[str, pd.DataF
                          + _tables_line(["verdicts", "comparison", "coupling"])))
     if figures.get("brain_vs_network"):
         content = _figure("brain_vs_network", "Areas and layers on a shared relative-depth "
-                          "axis")
+                          "axis") + ("<p>ID is compared at equal numbers of points only when "
+                                     "the network IDs use the recorded stimuli "
+                                     "(<code>dimension.points: stimuli</code>); with the "
+                                     "training-stream points, compare the shapes of the "
+                                     "profiles, not their values.</p>")
         if figures.get("similarity"):
             content += _figure("similarity", "Layer-to-area similarity: linear CKA and RSA")
         synthetic = tables.get("neural_datasets", pd.DataFrame())
