@@ -175,6 +175,12 @@ def test_dask_cluster_gives_the_local_results(reference, tmp_path):
     assert table_bytes(tmp_path) == table_bytes(reference)
 
 
+def test_local_process_pool_gives_the_serial_results(reference, tmp_path):
+    copy_pre_analysis_cache(reference, tmp_path)
+    run_study(tiny_config(tmp_path, executor={"workers": 2}), quiet=True)
+    assert table_bytes(tmp_path) == table_bytes(reference)
+
+
 def test_report_only_needs_the_analyses(tmp_path):
     with pytest.raises(StageMissing, match="prunedistill run"):
         run_study(tiny_config(tmp_path), quiet=True, report_only=True)

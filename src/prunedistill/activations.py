@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .distances import DistanceMatrix, StreamingGram, _distances_from_gram
+from .distances import DistanceMatrix, StreamingGram, _distances_from_gram, resolve_device
 from .models.registry import LoadedModel
 
 POOLING = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
@@ -234,14 +234,6 @@ class LayerTap:
     def close(self) -> None:
         for handle in self._hooks:
             handle.remove()
-
-
-def resolve_device(device: str | None) -> str:
-    if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but no GPU is available; use 'cpu'.")
-    return device
 
 
 def subset_units(layer: str, n_units: int, k: int, seed: int) -> np.ndarray:

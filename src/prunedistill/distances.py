@@ -36,16 +36,21 @@ _SYMMETRIC_BLOCK = 512
 
 
 def resolve_device(device=None) -> str:
-    """``"cuda"``/``"cpu"``: the given device, else the GPU when one is present.
+    """``"cuda"``/``"cpu"``: the given device, else the GPU when one is present; asking for
+    CUDA without a GPU is an error.
 
-    torch is imported only here and on the GPU path, so CPU-only work with an
+    torch is imported only when the answer depends on it, so CPU-only work with an
     explicit ``device="cpu"`` does not pay torch's import time and memory.
     """
-    if device is not None:
+    if device is not None and not str(device).startswith("cuda"):
         return str(device)
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was requested but no GPU is available; use 'cpu'.")
+    return str(device)
 
 
 def unique_row_index(rows_digests: list[bytes]) -> np.ndarray:
