@@ -108,7 +108,6 @@ def test_knn_is_exact_against_cdist_including_small_sets():
 def test_float32_near_duplicates_at_large_norm_are_not_biased():
     # Nearest-neighbour distances ~1e-4 of the norm: a float32 Gram expansion
     # gets them wrong; the exact refinement must not.
-    rng = np.random.default_rng(8)
     base = gaussian_embedded(3000, 4, 30, seed=8) * 1e-3 + 100.0
     x32 = base.astype(np.float32)
     exact = TwoNN().fit(x32.astype(np.float64)).dimension_

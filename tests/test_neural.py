@@ -4,7 +4,6 @@ subsets, and recovery of planted truths by the per-area analyses."""
 from datetime import datetime, timezone
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from prunedistill.dimension import twonn

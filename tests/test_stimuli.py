@@ -6,7 +6,7 @@ import pytest
 
 from prunedistill.stimuli import (TAFAZOLI_OBJECTS, Camera, Renderer, TrainingStream, View,
                                   bars, load_folder, load_stimuli, montage, save_stimuli,
-                                  select_19_views, select_23_views, tafazoli, tafazoli_views)
+                                  select_19_views, select_23_views, tafazoli)
 from prunedistill.stimuli.properties import (image_properties, orientation_energy,
                                              rf_contrast, rf_luminance, rf_orientation_energy)
 

@@ -307,7 +307,8 @@ def command_neural_report(args: argparse.Namespace) -> int:
     from .config import ConfigError, default_config, load_config
     from .neural.io import load_responses
     from .neural.study import analyse_dataset
-    from .pipeline.stages import environment, neural_options, unit_options
+    from .pipeline.options import neural_options, unit_options
+    from .pipeline.stages import environment
     from .report import write_report
 
     try:

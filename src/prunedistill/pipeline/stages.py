@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from .. import __version__
 from ..config import NetworkConfig, StudyConfig, section_dict
 from .cache import Cache, StageMissing, stage_key
 from .executors import run_tasks
+from .recordings import stage_neural
 from .tasks import Task
 
 ORIENTATION_WAVELENGTH_DEG = 10.0
@@ -279,85 +279,6 @@ def stage_extract(config: StudyConfig, cache: Cache, log: StageLog, models: _Mod
              f"(activations, receptive fields)", started)
 
 
-def neural_options(config: StudyConfig):
-    """The per-area analysis options, from the neural, dimension and decoding sections."""
-    from ..neural import NeuralAnalysisConfig
-
-    n, d = config.neural, config.dimension
-    return NeuralAnalysisConfig(
-        construction=n.construction, n_neurons=n.n_neurons, n_resamples=n.resamples,
-        fraction=d.fraction, scale=d.scale, max_blocks=d.max_blocks,
-        include_pixels=n.include_pixels, alpha=d.alpha,
-        decoding_sizes=tuple(config.decoding.population_sizes),
-        decoding_resamples=config.decoding.resamples, pseudo_trials=n.pseudo_trials,
-        seed=config.seed)
-
-
-def unit_options(config: StudyConfig, trials: bool = False):
-    """The single-unit information options of the information section (``trials``:
-    recorded data, where the noise model does not apply)."""
-    from ..unit_analysis import PoissonNoise, UnitAnalysisConfig
-
-    i = config.information
-    noise = None if trials or i.noise.kind == "none" else PoissonNoise(
-        n_trials=i.noise.n_trials, peak_rate=i.noise.peak_rate, seed=config.seed)
-    return UnitAnalysisConfig(
-        n_bins=i.n_bins, low_level_bins=i.luminance_bins, correction=i.bias_correction,
-        n_shuffles=i.shuffles, seed=config.seed, invariance_threshold=i.invariance_threshold,
-        invariance_sweep=tuple(i.invariance_sweep), alpha=i.alpha, noise=noise)
-
-
-def stage_neural(config: StudyConfig, cache: Cache, log: StageLog,
-                 stimuli: tuple[str, Path]) -> dict[str, tuple[str, Path]]:
-    """Per neural dataset: every per-area analysis, as tables in a cache entry."""
-    from ..models.registry import sha256_of
-    from ..neural.io import load_responses
-    from ..neural.study import analyse_dataset
-    from ..stimuli import load_stimuli
-
-    started = time.perf_counter()
-    entries, n_new = {}, 0
-    sections = {k: section_dict(getattr(config, k)) for k in ("dimension", "information",
-                                                               "decoding", "comparison")}
-    options = {k: v for k, v in section_dict(config.neural).items() if k != "datasets"}
-    for dataset in config.neural.datasets:
-        key = stage_key("neural", file=sha256_of(Path(dataset.path)),
-                        area_order=dataset.area_order, stimuli=stimuli[0], options=options,
-                        sections=sections, seed=config.seed)
-        if not cache.has("neural", key):
-            n_new += 1
-            study_stimuli = load_stimuli(stimuli[1] / "stimuli.zarr")
-            ds = load_responses(dataset.path, stimuli=study_stimuli)
-            if not log.quiet:
-                print(f"analysing {dataset.name}: {ds.sizes['neuron']} neurons in "
-                      f"{', '.join(ds.attrs['area_order'])} (ID, information, decoding)...",
-                      flush=True)
-            if dataset.area_order:
-                from ..neural import validate_responses
-
-                ds.attrs["area_order"] = list(dataset.area_order)
-                validate_responses(ds)
-            tables = analyse_dataset(ds, study_stimuli, name=dataset.name,
-                                     config=neural_options(config),
-                                     unit_config=unit_options(config, trials=True),
-                                     alpha=config.information.alpha,
-                                     n_boot=config.comparison.bootstrap,
-                                     decoding=config.neural.decoding)
-            with cache.writing("neural", key, {"path": dataset.path}) as folder:
-                for name, table in tables.items():
-                    table.to_parquet(folder / f"{name}.parquet", index=False)
-                (folder / "dataset.json").write_text(json.dumps({
-                    "name": dataset.name, "path": dataset.path,
-                    "synthetic": bool(ds.attrs.get("synthetic", 0)),
-                    "area_order": list(ds.attrs["area_order"]),
-                    "neurons": {a: int((ds["area"].values == a).sum())
-                                for a in ds.attrs["area_order"]}}))
-        entries[dataset.name] = (key, cache.path("neural", key))
-    if entries:
-        log.done("neural", f"{len(entries)} datasets, {n_new} analysed", started)
-    return entries
-
-
 def build_tasks(config: StudyConfig, cache: Cache, resolved: list[Resolved],
                 stimuli: tuple[str, Path]) -> list[Task]:
     """One task per (instance, layer, analysis kind), each with its own cache key."""
@@ -465,7 +386,7 @@ def run_study(config: StudyConfig, *, quiet: bool = False, scheduler: str | None
         return output
     tasks = build_tasks(config, cache, resolved, stimuli)
     stage_analyse(config, cache, log, tasks, scheduler)
-    neural = stage_neural(config, cache, log, stimuli)
+    neural = stage_neural(config, cache, log, stimuli)  # recorded areas, when configured
     if until == "analyse":
         return output
     stage_report(config, cache, log, resolved, tasks, stimuli, environment(), neural)

@@ -106,20 +106,13 @@ def rf_maps_for(task: Task, stimuli) -> tuple[np.ndarray, np.ndarray]:
 def run_information(task: Task, folder: Path) -> None:
     from ..activations import ActivationStore
     from ..stimuli import load_stimuli
-    from ..unit_analysis import PoissonNoise, UnitAnalysisConfig, analyse_layer
+    from ..unit_analysis import analyse_layer
+    from .options import unit_analysis_config
 
-    o = task.options
     subset = ActivationStore(task.inputs["store"]).subset(task.layer)
     stimuli = load_stimuli(task.inputs["stimuli"])
     maps, r2 = rf_maps_for(task, stimuli)
-    noise = o["noise"]
-    config = UnitAnalysisConfig(
-        n_bins=o["n_bins"], low_level_bins=o["luminance_bins"],
-        correction=o["bias_correction"], n_shuffles=o["shuffles"], seed=task.seed,
-        invariance_threshold=o["invariance_threshold"],
-        invariance_sweep=tuple(o["invariance_sweep"]), alpha=o["alpha"],
-        noise=None if noise["kind"] == "none" else PoissonNoise(
-            n_trials=noise["n_trials"], peak_rate=noise["peak_rate"], seed=task.seed))
+    config = unit_analysis_config(task.options, task.seed)
     table = analyse_layer(subset.values.T, stimuli, maps, config,
                           energy_maps=np.load(task.inputs["energy"]))
     units = pd.DataFrame({"unit": subset["unit"].values.astype(np.int64)})
