@@ -44,7 +44,7 @@ def brain_vs_network(dimension: pd.DataFrame, summary: pd.DataFrame,
     (trained; untrained averaged over seeds) and areas (after the pixels, which sit at 0
     like the network input)."""
     rows = []
-    metrics = ("I_L", "f_high_L", "I_invariant")
+    metrics = ("I_L", "I_S_given_L", "f_high_L", "I_invariant")
     for network, part in dimension.groupby("network", sort=False):
         layers = part.drop_duplicates("layer").sort_values("layer_index")["layer"].tolist()
         depth = _depth(layers)

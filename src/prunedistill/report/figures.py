@@ -270,15 +270,17 @@ def coupling_plot(couplings: pd.DataFrame, folder: Path) -> list[str]:
 
 
 BRAIN_METRICS = {"id": "intrinsic dimension", "I_L": "median I(R;L) (bits)",
+                 "I_S_given_L": "median I(R;S'|L) (bits)",
                  "f_high_L": "median f_high (luminance)",
                  "I_invariant": "median invariant I(R;O) (bits)"}
 
 
 def brain_vs_network(table: pd.DataFrame, folder: Path) -> list[str]:
     """Layers and areas on a shared relative-depth axis (input/pixels at 0, last stage at 1):
-    ID, luminance information, f_high and invariant information."""
+    ID, the information decomposition I(R;L) and I(R;S'|L), f_high and invariant
+    information."""
     metrics = [m for m in BRAIN_METRICS if m in set(table.metric)]
-    fig, axes = _panels(len(metrics), 4.6, 3.6, columns=4)
+    fig, axes = _panels(len(metrics), 4.2, 3.4, columns=5)
     for ax, metric in zip(axes, metrics):
         part = table[table.metric == metric]
         for source, group in part.groupby("source", sort=False):
