@@ -45,7 +45,10 @@ def _x(group: pd.DataFrame, layers: list[str]) -> np.ndarray:
 
 
 def _short(layer: str) -> str:
-    return layer.split(".")[-1]
+    """Axis label: the last name component, with its parent when it is an index
+    (``features.pool3`` -> ``pool3``, ``layer1.0`` stays ``layer1.0``)."""
+    parts = layer.split(".")
+    return ".".join(parts[-2:]) if parts[-1].isdigit() and len(parts) > 1 else parts[-1]
 
 
 def _layer_axis(ax, layers: list[str]) -> None:
