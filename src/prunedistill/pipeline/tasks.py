@@ -134,8 +134,8 @@ def run_information(task: Task, folder: Path) -> None:
 def decoding_labels(stimuli) -> tuple[np.ndarray, np.ndarray, int]:
     """Object codes, view codes and the generalisation training view: the default view
     (default pose and size) at the +15 deg position for the tafazoli set, else view 0."""
-    objects = np.unique(stimuli["object_index"].values, return_inverse=True)[1]
-    views = np.unique(stimuli["view"].values, return_inverse=True)[1]
+    objects = np.unique(stimuli["object"].values.astype(str), return_inverse=True)[1]
+    views = np.unique(stimuli["view"].values.astype(str), return_inverse=True)[1]
     train_view = 0
     if "transformation" in stimuli.coords:
         default = ((stimuli["transformation"].values == "position")

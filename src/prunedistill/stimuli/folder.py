@@ -96,7 +96,7 @@ def load_folder(folder, metadata_csv=None, *, field_deg: float = 120.0,
     camera = Camera(size=shapes[0][0], field_deg=field_deg, supersample=1)
     coords = {column: ("stimulus", table[column].to_numpy()) for column in table.columns}
     for column in REQUIRED_COLUMNS:
-        coords[column] = ("stimulus", table[column].astype(str).to_numpy())
+        coords[column] = ("stimulus", np.array(table[column].astype(str).tolist(), dtype=str))
     azimuth, elevation = camera.pixel_centres_deg()
     coords["x"], coords["y"] = ("x", azimuth), ("y", elevation)
     return xr.Dataset(

@@ -34,7 +34,12 @@ def load_stimuli(path) -> xr.Dataset:
         raise FileNotFoundError(f"no stimulus store at {path}; create one with "
                                 "`prunedistill stimuli --out DIR`.")
     with xr.open_zarr(path, consolidated=True) as stored:
-        return stored.load()
+        loaded = stored.load()
+    # Variable-length strings come back as numpy's StringDType; fixed-width unicode is what
+    # the rest of the code (and older numpy) handles everywhere.
+    text = {name: (coord.dims, np.array(coord.values.tolist(), dtype=str))
+            for name, coord in loaded.coords.items() if coord.dtype.kind in "OT"}
+    return loaded.assign_coords(text) if text else loaded
 
 
 def montage(stimuli: xr.Dataset, columns: int | None = None, gap: int = 2) -> np.ndarray:
