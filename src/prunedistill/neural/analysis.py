@@ -156,7 +156,6 @@ def area_information(ds: xr.Dataset, stimuli: xr.Dataset, unit_config=None, *,
                                 unit_config.orientation_wavelength_deg)
     counts = ds["counts"].values
     per_neuron_trials = np.isfinite(counts).sum(axis=2).min(axis=1)
-    areas = areas_in_order(ds)
     units, sweeps = [], []
     for n_trials in np.unique(per_neuron_trials):
         neurons = np.flatnonzero(per_neuron_trials == n_trials)
@@ -175,7 +174,7 @@ def area_information(ds: xr.Dataset, stimuli: xr.Dataset, unit_config=None, *,
             "threshold": np.tile(sweep["threshold"].values, len(neurons)),
             "I_invariant": sweep.values.ravel()}))
     units = pd.concat(units, ignore_index=True).sort_values("unit", kind="stable")
-    area_index = {a: i for i, a in enumerate(areas)}
+    area_index = {a: i for i, a in enumerate(ds.attrs["area_order"])}  # as in the full set
     for table in (units,):
         table.insert(0, "layer_index", table["area"].map(area_index).astype(int))
         table.insert(0, "layer", table.pop("area"))
@@ -192,20 +191,25 @@ def area_information(ds: xr.Dataset, stimuli: xr.Dataset, unit_config=None, *,
 
 def area_decoding(ds: xr.Dataset, stimuli: xr.Dataset,
                   config: NeuralAnalysisConfig = NeuralAnalysisConfig(), *,
-                  name: str = "neural") -> pd.DataFrame:
+                  name: str = "neural", areas=None, sizes=None) -> pd.DataFrame:
     """Pseudo-population decoding per area: ``pseudo_trials`` single-trial vectors per
-    stimulus, linear SVMs on random populations of each size (sizes above the smallest
-    area are skipped so areas compare at equal N), both protocols."""
+    stimulus, linear SVMs on random populations of each size, both protocols. ``sizes``
+    defaults to those not above the smallest area, so areas compare at equal N; ``areas``
+    to every area (each is seeded by its place in the order, so one area alone gives the
+    same result)."""
     from ..decoding import population_decoding
     from ..pipeline.tasks import decoding_labels
 
     objects, views, train_view = decoding_labels(stimuli_of(ds, stimuli))
-    rng = np.random.default_rng(config.seed)
-    areas = areas_in_order(ds)
-    smallest = min(int((ds["area"].values == a).sum()) for a in areas)
-    sizes = [s for s in config.decoding_sizes if s <= smallest]
+    order = list(ds.attrs["area_order"])
+    present = areas_in_order(ds)
+    if sizes is None:
+        smallest = min(int((ds["area"].values == a).sum()) for a in present)
+        sizes = [s for s in config.decoding_sizes if s <= smallest]
     rows = []
-    for index, area in enumerate(areas):
+    for area in areas or present:
+        index = order.index(area)
+        rng = np.random.default_rng([config.seed, index])
         neurons = np.flatnonzero(ds["area"].values == area)
         points, _ = pseudo_population(ds, neurons, rng, config.pseudo_trials)
         labels = np.repeat(objects, config.pseudo_trials)
@@ -214,9 +218,9 @@ def area_decoding(ds: xr.Dataset, stimuli: xr.Dataset,
             result = population_decoding(points.T, labels, sample_views, sizes=sizes,
                                          n_resamples=config.decoding_resamples,
                                          protocol=protocol, train_view=train_view,
-                                         seed=config.seed)
+                                         seed=config.seed + index)
             rows.append(pd.DataFrame({
-                **_base(name, area, index), "n_units": sizes, "protocol": protocol,
+                **_base(name, area, index), "n_units": list(sizes), "protocol": protocol,
                 "percent_correct": result.percent_correct, "information": result.information,
                 "chance_percent_correct": result.chance_percent_correct,
                 "chance_information": result.chance_information}))

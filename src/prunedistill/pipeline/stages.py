@@ -386,7 +386,7 @@ def run_study(config: StudyConfig, *, quiet: bool = False, scheduler: str | None
         return output
     tasks = build_tasks(config, cache, resolved, stimuli)
     stage_analyse(config, cache, log, tasks, scheduler)
-    neural = stage_neural(config, cache, log, stimuli)  # recorded areas, when configured
+    neural = stage_neural(config, cache, log, stimuli, scheduler)  # recorded areas, if any
     if until == "analyse":
         return output
     stage_report(config, cache, log, resolved, tasks, stimuli, environment(), neural)

@@ -184,5 +184,62 @@ def run_decoding(task: Task, folder: Path) -> None:
                  folder / "population.parquet")
 
 
+def _recording(task: Task):
+    """The task's recorded dataset (validated against the study stimuli) and the stimuli."""
+    from ..neural import validate_responses
+    from ..neural.io import load_responses
+    from ..stimuli import load_stimuli
+
+    stimuli = load_stimuli(task.inputs["stimuli"])
+    ds = load_responses(task.inputs["path"], stimuli=stimuli)
+    if task.options.get("area_order"):
+        ds.attrs["area_order"] = list(task.options["area_order"])
+        validate_responses(ds)
+    return ds, stimuli
+
+
+def _area(ds, area: str):
+    members = np.flatnonzero(ds["area"].values == area)
+    return ds.isel(neuron=members), members
+
+
+def run_neural_dimension(task: Task, folder: Path) -> None:
+    from ..neural import NeuralAnalysisConfig, area_dimension
+    from ..neural.analysis import stimuli_of
+
+    ds, stimuli = _recording(task)
+    tables = area_dimension(ds, NeuralAnalysisConfig(**task.options["analysis"]),
+                            images=stimuli_of(ds, stimuli)["images"].values, name=task.network)
+    for name, table in tables.items():
+        _write_table(table, folder / f"{name}.parquet")
+
+
+def run_neural_information(task: Task, folder: Path) -> None:
+    from ..neural import area_information
+    from .options import unit_analysis_config
+
+    ds, stimuli = _recording(task)
+    area, members = _area(ds, task.layer)
+    units, sweep = area_information(
+        area, stimuli, unit_analysis_config(task.options["information"], task.seed,
+                                            trials=True), name=task.network)
+    units["unit"] = members[units["unit"].to_numpy()]  # index in the whole dataset
+    sweep["unit"] = members[sweep["unit"].to_numpy()]
+    _write_table(units, folder / "information_units.parquet")
+    _write_table(sweep, folder / "invariance_units.parquet")
+
+
+def run_neural_decoding(task: Task, folder: Path) -> None:
+    from ..neural import NeuralAnalysisConfig, area_decoding
+
+    ds, stimuli = _recording(task)
+    table = area_decoding(ds, stimuli, NeuralAnalysisConfig(**task.options["analysis"]),
+                          name=task.network, areas=[task.layer],
+                          sizes=task.options["sizes"])
+    _write_table(table, folder / "decoding_population.parquet")
+
+
 RUNNERS = {"dimension": run_dimension, "information": run_information,
-           "decoding": run_decoding}
+           "decoding": run_decoding, "neural_dimension": run_neural_dimension,
+           "neural_information": run_neural_information,
+           "neural_decoding": run_neural_decoding}
