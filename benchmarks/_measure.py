@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+from typing import Callable, Iterable
 
 
 def run_case(script: str, case: str, *args: str) -> dict:
@@ -34,3 +36,20 @@ def baseline_rss_mib(modules: str) -> float:
     proc = subprocess.Popen([sys.executable, "-c", code])
     _, _, usage = os.wait4(proc.pid, 0)
     return usage.ru_maxrss / 1024
+
+
+def run_cases(script: str, cases: Iterable[str], case: Callable[[str], None], header: str,
+              describe: Callable[[str, dict], str]) -> None:
+    """The driver of a case-based benchmark: with ``--case NAME`` run that case here (it
+    prints its JSON line); without, print ``header`` and run every case in its own process,
+    printing ``describe(name, result)`` for each."""
+    cases = list(cases)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--case", choices=cases)
+    args = parser.parse_args()
+    if args.case:
+        case(args.case)
+        return
+    print(f"machine: {os.cpu_count()} cores; {header}")
+    for name in cases:
+        print(describe(name, run_case(script, name)), flush=True)

@@ -18,7 +18,6 @@ For VGG16 the bars use one frame per drift (264 images) to keep the run short.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _measure import run_case  # noqa: E402
+from _measure import run_cases  # noqa: E402
 
 CASES = {
     "embedded-trained": ("embedded", "trained", 64, 5),
@@ -105,23 +104,18 @@ def case(name: str) -> None:
                       "good_rf_fits": n_good, "bar_images": len(bar_images)}))
 
 
+def describe(name: str, r: dict) -> str:
+    return (f"{name}: {r['layers']} layers, {r['units']} units ({r['finite_units']} with "
+            f"finite I(R;L), {r['good_rf_fits']} RF fits with R^2 > 0.5); forward "
+            f"{r['forward_s']:.1f} s; extraction {r['extraction_s']:.1f} s; RF mapping "
+            f"({r['bar_images']} bar images) {r['receptive_fields_s']:.1f} s; information "
+            f"analysis {r['analysis_s']:.1f} s ({r['analysis_s'] / r['forward_s']:.2f}x "
+            f"forward); peak RSS {r['peak_rss_mib'] / 1024:.2f} GiB")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--case", choices=list(CASES))
-    args = parser.parse_args()
-    if args.case:
-        case(args.case)
-        return
-    print(f"machine: {os.cpu_count()} cores; 380 tafazoli stimuli, 'checkpoints' layers, up to "
-          "2,000 units per layer, PT + 100 shuffles")
-    for name in CASES:
-        r = run_case(__file__, name)
-        print(f"{name}: {r['layers']} layers, {r['units']} units ({r['finite_units']} with "
-              f"finite I(R;L), {r['good_rf_fits']} RF fits with R^2 > 0.5); forward "
-              f"{r['forward_s']:.1f} s; extraction {r['extraction_s']:.1f} s; RF mapping "
-              f"({r['bar_images']} bar images) {r['receptive_fields_s']:.1f} s; information "
-              f"analysis {r['analysis_s']:.1f} s ({r['analysis_s'] / r['forward_s']:.2f}x "
-              f"forward); peak RSS {r['peak_rss_mib'] / 1024:.2f} GiB", flush=True)
+    run_cases(__file__, CASES, case, "380 tafazoli stimuli, 'checkpoints' layers, up to "
+              "2,000 units per layer, PT + 100 shuffles", describe)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ process (imports, model, stimuli, both passes).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _measure import run_case  # noqa: E402
+from _measure import run_cases  # noqa: E402
 
 CASES = {
     "embedded-trained": ("embedded", "trained", 64),
@@ -63,21 +62,16 @@ def case(name: str) -> None:
                       "stored_mib": stored / 2**20, "device": device}))
 
 
+def describe(name: str, r: dict) -> str:
+    return (f"{name}: bare forward {r['forward_s']:.1f} s; extraction + storage "
+            f"{r['extraction_s']:.1f} s ({r['extraction_s'] / r['forward_s']:.2f}x); "
+            f"stored {r['stored_mib']:.0f} MiB; peak RSS {r['peak_rss_mib'] / 1024:.2f} GiB "
+            f"({r['device']})")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--case", choices=list(CASES))
-    args = parser.parse_args()
-    if args.case:
-        case(args.case)
-        return
-    print(f"machine: {os.cpu_count()} cores; 380 tafazoli stimuli, 'checkpoints' layers, "
-          f"batch {BATCH}")
-    for name in CASES:
-        r = run_case(__file__, name)
-        print(f"{name}: bare forward {r['forward_s']:.1f} s; extraction + storage "
-              f"{r['extraction_s']:.1f} s ({r['extraction_s'] / r['forward_s']:.2f}x); "
-              f"stored {r['stored_mib']:.0f} MiB; peak RSS {r['peak_rss_mib'] / 1024:.2f} GiB "
-              f"({r['device']})", flush=True)
+    run_cases(__file__, CASES, case, f"380 tafazoli stimuli, 'checkpoints' layers, batch "
+              f"{BATCH}", describe)
 
 
 if __name__ == "__main__":
