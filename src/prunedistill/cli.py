@@ -261,19 +261,15 @@ def command_neural_info(args: argparse.Namespace) -> int:
 
 
 def command_neural_convert(args: argparse.Namespace) -> int:
-    from .neural.io import load_responses, save_netcdf, save_npz
+    from .neural.io import load_responses, save_responses
 
-    out = Path(args.out)
-    if out.suffix not in (".nc", ".npz"):
-        print("error: the output must end in .nc (brain-score netCDF) or .npz.", file=sys.stderr)
-        return 2
     try:
         ds = load_responses(args.file)
+        save_responses(ds, args.out)
     except (ValueError, FileNotFoundError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    (save_netcdf if out.suffix == ".nc" else save_npz)(ds, out)
-    print(f"{ds.sizes['neuron']} neurons x {ds.sizes['stimulus']} stimuli -> {out}")
+    print(f"{ds.sizes['neuron']} neurons x {ds.sizes['stimulus']} stimuli -> {args.out}")
     return 0
 
 
@@ -281,18 +277,17 @@ def command_neural_simulate(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from .neural import RAT_LIKE, simulate_population
-    from .neural.io import save_netcdf, save_npz
+    from .neural.io import WRITABLE_SUFFIXES, save_responses
 
     out = Path(args.out)
-    if out.suffix not in (".nc", ".npz"):
+    if out.suffix not in WRITABLE_SUFFIXES:  # before the minutes of simulation
         print("error: --out must end in .nc (brain-score netCDF) or .npz.", file=sys.stderr)
         return 2
     areas = [replace(a, n_neurons=max(2, round(a.n_neurons * args.neuron_scale)))
              for a in RAT_LIKE]
     ds, planted = simulate_population(_neural_stimuli(args), areas, n_trials=args.trials,
                                       seed=args.seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    (save_netcdf if out.suffix == ".nc" else save_npz)(ds, out)
+    save_responses(ds, out)
     planted_path = out.with_name(out.stem + "_planted.csv")
     planted.to_csv(planted_path, index=False)
     print(f"SYNTHETIC population: {ds.sizes['neuron']} neurons in "

@@ -184,3 +184,16 @@ def load_responses(path, *, stimuli: xr.Dataset | None = None, **nwb_options) ->
         return read_nwb(path, stimuli=stimuli, **nwb_options)
     raise NeuralDataError(f"{path}: unknown format {path.suffix!r}; use .npz (see the README "
                           "layout), .nc (brain-score netCDF) or .nwb.")
+
+
+WRITABLE_SUFFIXES = (".nc", ".npz")
+
+
+def save_responses(ds: xr.Dataset, path) -> Path:
+    """Write ``ds`` in the format its suffix names: ``.npz`` or ``.nc`` (brain-score)."""
+    path = Path(path)
+    if path.suffix not in WRITABLE_SUFFIXES:
+        raise NeuralDataError(f"{path}: write .nc (brain-score netCDF) or .npz; "
+                              f"{path.suffix or 'no suffix'} is not a format we write.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return (save_netcdf if path.suffix == ".nc" else save_npz)(ds, path)
