@@ -135,6 +135,14 @@ def gaussian_rf_maps(fit: GaussianFit, x_deg: np.ndarray, y_deg: np.ndarray) -> 
     return gy[:, :, None] * gx[:, None, :]
 
 
+def localised_rf_maps(fit: GaussianFit, x_deg: np.ndarray, y_deg: np.ndarray) -> np.ndarray:
+    """:func:`gaussian_rf_maps` where the fit is good (R^2 > 0.5) and a full-field map (all
+    ones) where it is not: an RF that bars cannot localise is treated as the whole image."""
+    maps = gaussian_rf_maps(fit, x_deg, y_deg)
+    maps[~fit.good] = 1.0
+    return maps
+
+
 def gradient_rf_maps(model, layer: str, units, images, *, batch_size: int = 16,
                      memory_bytes: int = 256 * 2**20, device: str = "cpu") -> np.ndarray:
     """Effective RF maps ``(units, H, W)``, peak 1: the mean over ``images (N, H, W)`` of the

@@ -129,7 +129,7 @@ def neuron_rf_maps(ds: xr.Dataset, stimuli: xr.Dataset) -> tuple[np.ndarray, np.
     """RF maps on the stimulus grid ``(neurons, y, x)`` from each neuron's bar-mapped
     ``rf_map`` by the 2D Gaussian fit (SCIENCE.md 4); neurons without a map or with a
     fit R^2 <= 0.5 get a full-field map. Also returns the fit R^2 (NaN without a map)."""
-    from ..receptive_fields import fit_gaussian, gaussian_rf_maps
+    from ..receptive_fields import fit_gaussian, localised_rf_maps
 
     n = ds.sizes["neuron"]
     shape = (n, stimuli.sizes["y"], stimuli.sizes["x"])
@@ -137,9 +137,7 @@ def neuron_rf_maps(ds: xr.Dataset, stimuli: xr.Dataset) -> tuple[np.ndarray, np.
         return np.ones(shape, dtype=np.float32), np.full(n, np.nan)
     maps = np.nan_to_num(ds["rf_map"].values)
     fit = fit_gaussian(maps, ds["grid_x"].values, ds["grid_y"].values)
-    rf = gaussian_rf_maps(fit, stimuli["x"].values, stimuli["y"].values)
-    rf[~fit.good] = 1.0
-    return rf, fit.r2
+    return localised_rf_maps(fit, stimuli["x"].values, stimuli["y"].values), fit.r2
 
 
 def area_information(ds: xr.Dataset, stimuli: xr.Dataset, unit_config=None, *,

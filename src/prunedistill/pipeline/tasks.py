@@ -87,7 +87,7 @@ def rf_maps_for(task: Task, stimuli) -> tuple[np.ndarray, np.ndarray]:
     """RF maps ``(units, y, x)`` on the stimulus grid and each unit's fit R^2 (NaN when not
     fitted). Bar-mapped units whose Gaussian fit fails (R^2 <= 0.5) get a full-field map:
     their RF cannot be localised, so they are treated as seeing the whole image."""
-    from ..receptive_fields import GaussianFit, gaussian_rf_maps
+    from ..receptive_fields import GaussianFit, localised_rf_maps
 
     method = task.options["receptive_fields"]
     n_units = int(task.options["n_units"])
@@ -98,9 +98,7 @@ def rf_maps_for(task: Task, stimuli) -> tuple[np.ndarray, np.ndarray]:
         if method == "gradient":
             return saved["maps"], np.full(n_units, np.nan)
         fit = GaussianFit(**{k: saved[k] for k in GaussianFit.__dataclass_fields__})
-    maps = gaussian_rf_maps(fit, stimuli["x"].values, stimuli["y"].values)
-    maps[~fit.good] = 1.0
-    return maps, fit.r2
+    return localised_rf_maps(fit, stimuli["x"].values, stimuli["y"].values), fit.r2
 
 
 def run_information(task: Task, folder: Path) -> None:
