@@ -13,6 +13,16 @@ from .populations import trial_averaged
 from .schema import areas_in_order
 
 
+def area_summaries(units: pd.DataFrame, sweep: pd.DataFrame, *, alpha: float, n_boot: int,
+                   seed: int) -> dict[str, pd.DataFrame]:
+    """Per-area ``information_summary`` and ``invariance_summary``, as for layers."""
+    from ..report.tables import information_summary, invariance_summary
+
+    return {"information_summary": information_summary(units, alpha=alpha, n_boot=n_boot,
+                                                       seed=seed),
+            "invariance_summary": invariance_summary(sweep, units)}
+
+
 def analyse_dataset(ds: xr.Dataset, stimuli: xr.Dataset, *, name: str,
                     config: NeuralAnalysisConfig = NeuralAnalysisConfig(), unit_config=None,
                     alpha: float = 0.05, n_boot: int = 1000, decoding: bool = True
@@ -20,15 +30,11 @@ def analyse_dataset(ds: xr.Dataset, stimuli: xr.Dataset, *, name: str,
     """Tables ``dimension*``, ``information_units``, ``invariance_units``,
     ``information_summary``, ``invariance_summary`` and ``decoding_population`` of the
     areas, with the layer columns (``layer`` = area)."""
-    from ..report.tables import information_summary, invariance_summary
-
     shown = stimuli_of(ds, stimuli)
     tables = area_dimension(ds, config, images=shown["images"].values, name=name)
     units, sweep = area_information(ds, stimuli, unit_config, name=name)
     tables.update(information_units=units, invariance_units=sweep,
-                  information_summary=information_summary(units, alpha=alpha, n_boot=n_boot,
-                                                          seed=config.seed),
-                  invariance_summary=invariance_summary(sweep, units))
+                  **area_summaries(units, sweep, alpha=alpha, n_boot=n_boot, seed=config.seed))
     if decoding:
         tables["decoding_population"] = area_decoding(ds, stimuli, config, name=name)
     return tables

@@ -38,6 +38,15 @@ def run_tasks(tasks: Sequence[Task], *, kind: str = "local", workers: int = 1,
         _run_on_pool(ordered, workers, on_done)
 
 
+def run_with(executor, tasks: Sequence[Task], *, scheduler=None,
+             on_done: Callable[[Task], None] | None = None) -> str:
+    """Run ``tasks`` where a study's ``executor`` section says, or on the Dask
+    ``scheduler`` given on the command line; returns the executor kind used."""
+    kind, address = ("dask", scheduler) if scheduler else (executor.kind, executor.address)
+    run_tasks(tasks, kind=kind, workers=executor.workers, address=address, on_done=on_done)
+    return kind
+
+
 def _run_on_pool(tasks: Sequence[Task], workers: int, on_done) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed

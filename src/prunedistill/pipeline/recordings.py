@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..config import StudyConfig, section_dict
 from .cache import Cache, stage_key
-from .executors import run_tasks
+from .executors import run_with
 from .options import neural_options
 from .tasks import Task
 
@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 
 
 def neural_tasks(config: StudyConfig, cache: Cache, stimuli: tuple[str, Path]
-                 ) -> dict[str, list[Task]]:
+                 ) -> dict[str, tuple[list[Task], dict]]:
     """Per dataset: one ID task (the phases need every area) and, per area, an information
-    and a decoding task, each with its own cache key."""
+    and a decoding task, each with its own cache key; and a description of the dataset
+    (areas in order, neurons per area, synthetic or not)."""
     from dataclasses import asdict
 
     import numpy as np
@@ -62,15 +63,18 @@ def neural_tasks(config: StudyConfig, cache: Cache, stimuli: tuple[str, Path]
                 tasks.append(Task(kind="neural_decoding", layer=area, options=dec_options,
                                   key=stage_key("analyse_neural_decoding", **base, area=area,
                                                 options=dec_options), cost=2.0, **common))
-        out[dataset.name] = tasks
+        description = {"name": dataset.name, "path": dataset.path,
+                       "synthetic": bool(ds.attrs.get("synthetic", 0)), "area_order": order,
+                       "neurons": {a: int((ds["area"].values == a).sum()) for a in areas}}
+        out[dataset.name] = (tasks, description)
     return out
 
 
-def _assemble(config: StudyConfig, dataset, tasks: list[Task]) -> dict:
+def _assemble(config: StudyConfig, tasks: list[Task]) -> dict:
     """The dataset's tables from its task entries, with the per-area summaries."""
     import pandas as pd
 
-    from ..report.tables import information_summary, invariance_summary
+    from ..neural.study import area_summaries
 
     parts: dict[str, list] = {}
     for task in tasks:
@@ -82,11 +86,9 @@ def _assemble(config: StudyConfig, dataset, tasks: list[Task]) -> dict:
             tables[name] = tables[name].sort_values(
                 ["layer_index"] + (["unit"] if "unit" in tables[name] else []),
                 kind="stable").reset_index(drop=True)
-    units = tables["information_units"]
-    tables["information_summary"] = information_summary(
-        units, alpha=config.information.alpha, n_boot=config.comparison.bootstrap,
-        seed=config.seed)
-    tables["invariance_summary"] = invariance_summary(tables["invariance_units"], units)
+    tables.update(area_summaries(tables["information_units"], tables["invariance_units"],
+                                 alpha=config.information.alpha,
+                                 n_boot=config.comparison.bootstrap, seed=config.seed))
     return tables
 
 
@@ -95,13 +97,11 @@ def stage_neural(config: StudyConfig, cache: Cache, log: StageLog,
                  ) -> dict[str, tuple[str, Path]]:
     """Per neural dataset: the per-area analyses as tasks on the study's executor, then
     their tables (with summaries) gathered in one cache entry."""
-    from ..neural.io import load_responses
-
     if not config.neural.datasets:
         return {}
     started = time.perf_counter()
     per_dataset = neural_tasks(config, cache, stimuli)
-    todo = [t for tasks in per_dataset.values() for t in tasks
+    todo = [t for tasks, _ in per_dataset.values() for t in tasks
             if not cache.has(t.stage, t.key)]
     if todo and cache.read_only:
         from .cache import StageMissing
@@ -111,27 +111,19 @@ def stage_neural(config: StudyConfig, cache: Cache, log: StageLog,
     if todo and not log.quiet:
         print(f"neural: {len(todo)} area analyses of {len(per_dataset)} dataset(s)...",
               flush=True)
-    ex = config.executor
-    kind, address = (("dask", scheduler) if scheduler else (ex.kind, ex.address))
-    run_tasks(todo, kind=kind, workers=ex.workers, address=address)
+    run_with(config.executor, todo, scheduler=scheduler)
     entries = {}
     for dataset in config.neural.datasets:
-        tasks = per_dataset[dataset.name]
+        tasks, description = per_dataset[dataset.name]
         key = stage_key("neural", tasks=sorted(t.key for t in tasks),
                         comparison=section_dict(config.comparison),
                         alpha=config.information.alpha)
         if not cache.has("neural", key):
-            tables = _assemble(config, dataset, tasks)
-            ds = load_responses(dataset.path)
+            tables = _assemble(config, tasks)
             with cache.writing("neural", key, {"path": dataset.path}) as folder:
                 for name, table in tables.items():
                     table.to_parquet(folder / f"{name}.parquet", index=False)
-                (folder / "dataset.json").write_text(json.dumps({
-                    "name": dataset.name, "path": dataset.path,
-                    "synthetic": bool(ds.attrs.get("synthetic", 0)),
-                    "area_order": list(dataset.area_order or ds.attrs["area_order"]),
-                    "neurons": {a: int((ds["area"].values == a).sum())
-                                for a in ds.attrs["area_order"]}}))
+                (folder / "dataset.json").write_text(json.dumps(description))
         entries[dataset.name] = (key, cache.path("neural", key))
     log.done("neural", f"{len(entries)} datasets, {len(todo)} area analyses computed",
              started)

@@ -16,7 +16,7 @@ import numpy as np
 from .. import __version__
 from ..config import NetworkConfig, StudyConfig, section_dict
 from .cache import Cache, StageMissing, stage_key
-from .executors import run_tasks
+from .executors import run_with
 from .recordings import stage_neural
 from .tasks import Task
 
@@ -328,18 +328,17 @@ def stage_analyse(config: StudyConfig, cache: Cache, log: StageLog, tasks: list[
         raise StageMissing(f"{len(todo)} of {len(tasks)} analyses are not in the cache (first: "
                            f"{todo[0].kind} of {todo[0].network} {todo[0].weights} "
                            f"{todo[0].layer}); run `prunedistill analyse CONFIG` first.")
-    ex = config.executor
-    kind, address = (("dask", scheduler) if scheduler else (ex.kind, ex.address))
     bar = None
     if todo and not log.quiet:
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), desc="analyses", unit="task")
-    run_tasks(todo, kind=kind, workers=ex.workers, address=address,
-              on_done=(lambda task: bar.update(1)) if bar else None)
+    kind = run_with(config.executor, todo, scheduler=scheduler,
+                    on_done=(lambda task: bar.update(1)) if bar else None)
     if bar:
         bar.close()
-    where = f"on {kind}" + (f" ({ex.workers} workers)" if kind == "local" else "")
+    where = f"on {kind}" + (f" ({config.executor.workers} workers)" if kind == "local"
+                            else "")
     log.done("analyse", f"{len(tasks)} analyses, {len(todo)} computed {where}", started)
 
 
