@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 
 def run_case(script: str, case: str, *args: str) -> dict:

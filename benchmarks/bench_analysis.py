@@ -42,8 +42,7 @@ BATCH = 32
 def case(name: str) -> None:
     import torch
 
-    from prunedistill.activations import (ActivationStore, LayerTap, extract_to_store,
-                                          resolve_layers)
+    from prunedistill.activations import ActivationStore, LayerTap, extract_to_store, resolve_layers
     from prunedistill.models import load_model
     from prunedistill.receptive_fields import bar_response_maps, fit_gaussian, gaussian_rf_maps
     from prunedistill.stimuli import bars, tafazoli

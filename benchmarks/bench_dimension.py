@@ -55,8 +55,8 @@ def case(name: str, n: int) -> dict:
         estimate = TwoNN().fit(x).dimension_
         return {"seconds": time.perf_counter() - start, "id": estimate}
     if name == "wide":
-        from prunedistill.distances import GramAccumulator
         from prunedistill.dimension import twonn
+        from prunedistill.distances import GramAccumulator
 
         accumulate = 0.0
         accumulator = GramAccumulator(WIDE_POINTS, device="cpu")
@@ -95,7 +95,8 @@ def main() -> None:
             if who == "skdim" and n == 20000 and args.skip_slow:
                 continue
             r = run_case(script, who, "--n", str(n))
-            label = f"TwoNN N={n} D=1000, {'scikit-dimension' if who == 'skdim' else 'prunedistill'}"
+            library = "scikit-dimension" if who == "skdim" else "prunedistill"
+            label = f"TwoNN N={n} D=1000, {library}"
             print(f"{label:<44}{r['seconds']:>10.2f}{r['peak_rss_mib']:>16.0f}{r['id']:>10.4f}",
                   flush=True)
             rows.append((n, who, r))

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from prunedistill._validation import PrunedistillError
 from prunedistill.cli import main
 
 
@@ -18,18 +19,23 @@ def test_id_command_writes_json(tmp_path, capsys):
     assert "TwoNN ID" in capsys.readouterr().out
 
 
-def test_id_command_errors_without_partial_output(tmp_path):
+def test_id_command_errors_without_partial_output(tmp_path, capsys):
     np.save(tmp_path / "bad.npy", np.full((10, 4), np.nan))
     out = tmp_path / "id.json"
-    with pytest.raises(SystemExit, match="NaN"):
-        main(["id", str(tmp_path / "bad.npy"), "--out", str(out)])
+    assert main(["id", str(tmp_path / "bad.npy"), "--out", str(out)]) == 2
+    assert "NaN" in capsys.readouterr().err
     assert not out.exists()
-    with pytest.raises(SystemExit, match="does not exist"):
-        main(["id", str(tmp_path / "missing.npy")])
+    assert main(["id", str(tmp_path / "missing.npy")]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_debug_flag_shows_the_traceback(tmp_path):
+    with pytest.raises(PrunedistillError, match="does not exist"):
+        main(["--debug", "id", str(tmp_path / "missing.npy")])
 
 
 @pytest.mark.parametrize("command", ["run", "init", "analyse", "report", "stimuli", "layers",
-                                     "extract", "train"])
+                                     "extract", "train", "id", "neural"])
 def test_every_command_has_help_with_an_example(command, capsys):
     with pytest.raises(SystemExit) as exit_code:
         main([command, "--help"])
@@ -58,12 +64,12 @@ def test_stimuli_command_writes_store_and_montage(tmp_path):
     assert training.sizes["stimulus"] == 12 and training.object_index.max() < 5
 
 
-def test_stimuli_command_folder_errors(tmp_path):
-    with pytest.raises(SystemExit, match="--folder"):
-        main(["stimuli", "--set", "folder", "--out", str(tmp_path / "o")])
-    with pytest.raises(SystemExit, match="does not exist"):
-        main(["stimuli", "--set", "folder", "--folder", str(tmp_path / "none"),
-              "--out", str(tmp_path / "o")])
+def test_stimuli_command_folder_errors(tmp_path, capsys):
+    assert main(["stimuli", "--set", "folder", "--out", str(tmp_path / "o")]) == 2
+    assert "--folder" in capsys.readouterr().err
+    assert main(["stimuli", "--set", "folder", "--folder", str(tmp_path / "none"),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
@@ -72,11 +78,11 @@ def test_layers_command_lists_shapes_and_presets(capsys):
     out = capsys.readouterr().out
     assert "features.conv1_1" in out and "(16, 64, 64)" in out and "65,536" in out
     assert "preset checkpoints" in out and "preset all" in out
-    with pytest.raises(SystemExit, match="Valid: embedded"):
-        main(["layers", "no_such_net"])
+    assert main(["layers", "no_such_net"]) == 2
+    assert "Valid: embedded" in capsys.readouterr().err
 
 
-def test_extract_command_writes_a_store(tmp_path):
+def test_extract_command_writes_a_store(tmp_path, capsys):
     from prunedistill.activations import ActivationStore
 
     main(["stimuli", "--set", "tafazoli", "--size", "64", "--objects", "bunny,duck",
@@ -89,7 +95,7 @@ def test_extract_command_writes_a_store(tmp_path):
     assert store.layers == ["features.pool1", "classifier.fc1"]
     assert store.subset("features.pool1").sizes == {"stimulus": 76, "unit": 10}
     assert store.attrs["stimuli"]["object"][:2] == ["bunny", "bunny"]
-    with pytest.raises(SystemExit, match="expects 224 x 224"):
-        main(["extract", "vgg11", "--stimuli", str(tmp_path / "tafazoli.zarr"),
-              "--out", str(tmp_path / "vgg.zarr"), "--quiet"])
+    assert main(["extract", "vgg11", "--stimuli", str(tmp_path / "tafazoli.zarr"),
+                 "--out", str(tmp_path / "vgg.zarr"), "--quiet"]) == 2
+    assert "expects 224 x 224" in capsys.readouterr().err
     assert not (tmp_path / "vgg.zarr").exists()

@@ -4,8 +4,14 @@ import pytest
 import yaml
 
 from prunedistill.cli import main
-from prunedistill.config import (ConfigError, StudyConfig, default_config, default_config_text,
-                                 load_config, validate_config)
+from prunedistill.config import (
+    ConfigError,
+    StudyConfig,
+    default_config,
+    default_config_text,
+    load_config,
+    validate_config,
+)
 
 
 def test_default_study_matches_the_schema_defaults():
@@ -72,3 +78,28 @@ def test_cli_reports_config_errors(tmp_path, capsys):
     assert main(["run", str(path), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "executor.kind" in err and "'dask'" in err
+
+
+@pytest.mark.parametrize("section", ["dimension", "information", "decoding", "neural",
+                                     "comparison"])
+def test_analysis_options_have_the_yaml_names_and_defaults(section):
+    from dataclasses import fields
+
+    from prunedistill.config import StudyConfig, section_dict
+
+    config = StudyConfig()
+    yaml_section = getattr(config, section)
+    options = yaml_section.options()
+    names = {f.name for f in fields(options)}
+    yaml_keys = set(section_dict(yaml_section)) - {"datasets"}
+    assert names == yaml_keys
+    defaults = type(options)()
+    for name in names:
+        value = getattr(options, name)
+        assert value == getattr(defaults, name), name
+        shown = section_dict(yaml_section)[name]
+        if isinstance(shown, list):
+            shown = tuple(shown)
+        if isinstance(shown, dict):
+            shown = type(value)(**shown)
+        assert value == shown, name

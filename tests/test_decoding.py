@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
-from prunedistill.decoding import (confusion_information, fit_thresholds, population_decoding,
-                                   predict_thresholds, single_unit_decoding)
+from prunedistill.decoding import (
+    confusion_information,
+    fit_thresholds,
+    population_decoding,
+    predict_thresholds,
+    single_unit_decoding,
+)
 
 
 def planted(n_objects=4, n_views=12, n_units=30, separation=3.0, seed=0):

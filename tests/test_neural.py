@@ -1,20 +1,29 @@
 """Recorded cortex: schema validation, NWB/netCDF/npz import, pseudo-populations, equal-N
 subsets, and recovery of planted truths by the per-area analyses."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
+from prunedistill.analysis.options import DimensionOptions, InformationOptions, NeuralOptions
+from prunedistill.analysis.summaries import phases
 from prunedistill.dimension import twonn
-from prunedistill.neural import (NeuralAnalysisConfig, NeuralDataError, area_dimension,
-                                 area_information, equal_n_subsets, neural_responses,
-                                 pseudo_population, simulate_latent, simulate_population,
-                                 trial_averaged, validate_responses)
-from prunedistill.neural.io import load_npz, load_netcdf, load_responses, save_netcdf, save_npz
+from prunedistill.neural import (
+    NeuralDataError,
+    area_dimension,
+    area_information,
+    equal_n_subsets,
+    neural_responses,
+    pseudo_population,
+    simulate_latent,
+    simulate_population,
+    trial_averaged,
+    validate_responses,
+)
+from prunedistill.neural.io import load_netcdf, load_npz, load_responses, save_netcdf, save_npz
 from prunedistill.neural.simulate import AreaModel
 from prunedistill.stimuli import tafazoli
-from prunedistill.unit_analysis import UnitAnalysisConfig
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +98,7 @@ def test_pseudo_population_uses_real_trials_of_the_right_stimulus():
 
 def test_planted_luminance_and_f_high_are_recovered(simulated, stimuli):
     ds, planted = simulated
-    units, _ = area_information(ds, stimuli, UnitAnalysisConfig(n_shuffles=10), name="sim")
+    units, _ = area_information(ds, stimuli, InformationOptions(shuffles=10), name="sim")
     medians = units.groupby("layer")[["I_L", "f_high_L"]].median()
     weights = planted.groupby("area")["luminance_weight"].first()
     # The area with the largest planted luminance weight has the largest I(R;L) ...
@@ -108,12 +117,13 @@ def test_population_of_k_latents_has_id_near_k(k):
 
 def test_area_dimension_tables_and_phases(simulated, stimuli):
     ds, _ = simulated
-    tables = area_dimension(ds, NeuralAnalysisConfig(n_resamples=4, max_blocks=3),
+    tables = area_dimension(ds, NeuralOptions(resamples=4), DimensionOptions(max_blocks=3),
                             images=stimuli["images"].values, name="sim")
     table = tables["dimension"]
     assert table["layer"].tolist() == ["pixels", "V1", "LM", "LI", "LL"]
     assert np.isfinite(table["id_mean"]).all() and (table["id_mean"] > 1).all()
-    assert set(tables["dimension_steps"]["from"]) == {"pixels", "V1", "LM", "LI"}
+    steps, _ = phases(tables["dimension_resamples"], alpha=0.05)
+    assert set(steps["from"]) == {"pixels", "V1", "LM", "LI"}
 
 
 def test_npz_and_netcdf_round_trips_are_exact(simulated, tmp_path):
@@ -135,11 +145,11 @@ def _write_nwb(path, *, stimulus_column="stimulus_id", area=True, units=True):
     from pynwb import NWBHDF5IO, NWBFile
 
     nwb = NWBFile(session_description="test", identifier="id1", session_id="sess1",
-                  session_start_time=datetime(2026, 1, 1, tzinfo=timezone.utc))
+                  session_start_time=datetime(2026, 1, 1, tzinfo=UTC))
     nwb.add_trial_column(stimulus_column, "stimulus shown")
     stimuli = ["bunny/v0", "bunny/v1", "duck/v0"]
     onsets = []
-    for repetition in range(4):
+    for _repetition in range(4):
         for s, stimulus in enumerate(stimuli):
             onset = 1.0 * len(onsets) + 1.0
             onsets.append((onset, s))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from prunedistill.reformatting import compare_networks, coupling, verdicts
+from prunedistill.analysis.reformatting import compare_networks, coupling, verdicts
 
 METRICS = ("I_L", "I_C", "f_high_L", "I_invariant", "I_position_deg", "I_size_deg",
            "I_inplane_deg", "I_indepth_deg", "I_orientation", "f_high_C")

@@ -4,11 +4,28 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prunedistill.stimuli import (TAFAZOLI_OBJECTS, Camera, Renderer, TrainingStream, View,
-                                  bars, load_folder, load_stimuli, montage, save_stimuli,
-                                  select_19_views, select_23_views, tafazoli)
-from prunedistill.stimuli.properties import (image_properties, orientation_energy,
-                                             rf_contrast, rf_luminance, rf_orientation_energy)
+from prunedistill.stimuli import (
+    TAFAZOLI_OBJECTS,
+    Camera,
+    Renderer,
+    TrainingStream,
+    View,
+    bars,
+    load_folder,
+    load_stimuli,
+    montage,
+    save_stimuli,
+    select_19_views,
+    select_23_views,
+    tafazoli,
+)
+from prunedistill.stimuli.properties import (
+    image_properties,
+    orientation_energy,
+    rf_contrast,
+    rf_luminance,
+    rf_orientation_energy,
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +55,7 @@ def test_tafazoli_has_380_stimuli_with_the_view_table(reference_set):
     assert sorted(set(one.luminance.values)) == [0.125, 0.25, 0.5, 1.0]
     assert ds.attrs["deg_per_pixel"] == pytest.approx(120 / 64)
     assert ds.images.dtype == np.float32
-    assert 0 <= ds.images.min() and ds.images.max() <= 1
+    assert ds.images.min() >= 0 and ds.images.max() <= 1
 
 
 def test_view_subsets(reference_set):
@@ -85,7 +102,8 @@ def test_size_is_the_bounding_circle_diameter():
     inside = image > 0
     assert (azimuth[np.nonzero(inside)[1]].max() - azimuth[np.nonzero(inside)[1]].min()) <= 40 + 1
     rows, cols = np.nonzero(inside)
-    radius = np.hypot(azimuth[cols] - azimuth[cols].mean(), elevation[rows] - elevation[rows].mean())
+    radius = np.hypot(azimuth[cols] - azimuth[cols].mean(),
+                      elevation[rows] - elevation[rows].mean())
     assert radius.max() == pytest.approx(20, abs=3)
 
 

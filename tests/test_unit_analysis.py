@@ -4,12 +4,23 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from prunedistill.receptive_fields import (bar_response_maps, fit_gaussian, gaussian_rf_maps,
-                                           gradient_rf_maps, rf_centres)
+from prunedistill.analysis.options import InformationOptions, NoiseOptions
+from prunedistill.analysis.receptive_fields import (
+    bar_response_maps,
+    fit_gaussian,
+    gaussian_rf_maps,
+    gradient_rf_maps,
+    rf_centres,
+)
+from prunedistill.analysis.units import (
+    RFVariables,
+    analyse_units,
+    poisson_trials,
+    summarise_units,
+    unit_view_groups,
+)
 from prunedistill.stimuli import bars, tafazoli_views
 from prunedistill.stimuli.properties import rf_luminance
-from prunedistill.unit_analysis import (PoissonNoise, RFVariables, UnitAnalysisConfig,
-                                        analyse_units, summarise_units, unit_view_groups)
 
 
 def view_table(n_objects=10):
@@ -43,7 +54,7 @@ def planted_units(seed=0):
 
 def test_luminance_unit_and_object_unit():
     responses, stimuli, variables = planted_units()
-    table = analyse_units(responses, stimuli, variables, UnitAnalysisConfig(n_shuffles=20))
+    table = analyse_units(responses, stimuli, variables, InformationOptions(shuffles=20))
     lum, obj, noise = 0, 1, 2
     assert table.I_S.values[lum] == pytest.approx(np.log2(3), abs=0.01)
     assert table.I_L.values[lum] > 0.85 * table.I_S.values[lum]
@@ -54,7 +65,7 @@ def test_luminance_unit_and_object_unit():
     assert abs(table.I_L.values[noise]) < 0.1
     assert table.p_L.values[lum] < 0.05 and table.p_L.values[noise] > 0.01
     # Each unit is analysed on its own 23 views x 10 objects.
-    assert table.I_invariant_sweep.shape == (3, 4)
+    assert table.I_invariant_sweep.shape == (3, 10)  # the YAML default sweep
     summary = summarise_units(table, n_boot=200)
     assert summary["n_units"] == 3 and "I_L_median" in summary and "I_L_se" in summary
 
@@ -77,18 +88,18 @@ def test_shuffled_responses_carry_no_information():
                             contrast=np.repeat(variables.contrast[2:3], 40, axis=0),
                             orientation_energy=np.repeat(variables.orientation_energy[2:3], 40, 0),
                             azimuth_deg=np.full(40, 10.0))
-    table = analyse_units(shuffled, stimuli, variables, UnitAnalysisConfig(n_shuffles=20))
+    table = analyse_units(shuffled, stimuli, variables, InformationOptions(shuffles=20))
     for name in ("I_L", "I_C", "I_position_deg", "I_size_deg", "I_orientation"):
         assert abs(np.median(table[name].values)) < 0.02, name
 
 
 def test_poisson_noise_gives_trials_and_corrected_information():
     responses, stimuli, variables = planted_units()
-    noise = PoissonNoise(n_trials=5, peak_rate=20.0, seed=1)
-    counts = noise.trials(responses[:, :4])
+    noise = NoiseOptions(kind="poisson", n_trials=5, peak_rate=20.0)
+    counts = poisson_trials(responses[:, :4], noise, seed=1)
     assert counts.shape == (3, 20) and (counts >= 0).all()
     table = analyse_units(responses, stimuli, variables,
-                          UnitAnalysisConfig(n_shuffles=10, noise=noise))
+                          InformationOptions(shuffles=10, noise=noise), seed=1)
     assert table.I_S.values[0] < np.log2(3)
     assert table.I_L.values[0] > table.I_L.values[2]
     assert np.isfinite(table.p_S.values).all()
@@ -127,15 +138,15 @@ def test_gradient_rf_is_local_and_centred_on_the_unit():
 
 def test_every_checkpoint_layer_of_the_untrained_cnn_gives_finite_values(tmp_path):
     from prunedistill.activations import ActivationStore, extract_to_store
+    from prunedistill.analysis.units import analyse_layer
     from prunedistill.models import load_model
     from prunedistill.stimuli import tafazoli
-    from prunedistill.unit_analysis import analyse_layer
 
     stimuli = tafazoli(size=64, objects=("bunny", "duck", "mug", "procedural:9"))
     model = load_model("embedded", "untrained:0")
     store = ActivationStore(extract_to_store(model, stimuli, "checkpoints", tmp_path / "a.zarr",
                                              subset_size=40, keep_full=False))
-    config = UnitAnalysisConfig(n_shuffles=5)
+    config = InformationOptions(shuffles=5)
     for layer in store.layers:
         act = store.subset(layer)
         maps = gradient_rf_maps(model, layer, act.unit.values, stimuli.images.values[::8])

@@ -5,6 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 
+class PrunedistillError(Exception):
+    """Base of every error this project raises on purpose: bad input, a missing stage, a
+    config that does not validate. The message names the problem and the fix; the CLI
+    prints it as ``error: ...`` and exits 2."""
+
+
 def as_finite_matrix(x, name: str, *, min_rows: int = 1, min_cols: int = 1) -> np.ndarray:
     """Return ``x`` as a 2D floating array, refusing NaN/inf and too-small shapes."""
     if hasattr(x, "detach"):  # torch tensor

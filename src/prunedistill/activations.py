@@ -21,18 +21,19 @@ output is channel ``u // (H * W)``, row ``(u // W) % H``, column ``u % W``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
-import shutil
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from ._io import atomic_path
 from .distances import DistanceMatrix, StreamingGram, _distances_from_gram, resolve_device
 from .models.registry import LoadedModel
 
@@ -124,7 +125,8 @@ def _kind_of(model: LoadedModel, name: str) -> type:
 def resolve_layers(model: LoadedModel, layers: str | Sequence[str],
                    available: list[LayerInfo] | None = None) -> list[LayerInfo]:
     """Layer infos for a preset (``checkpoints``: input, every pooling and linear layer and
-    residual block output, the Ansuini protocol; ``all``: input, every conv, nonlinearity, pooling and linear output)
+    residual block output, the Ansuini protocol; ``all``: input, every conv, nonlinearity,
+    pooling and linear output)
     or a list of names (an unknown name is an error listing the valid ones)."""
     available = available or list_layers(model)
     by_name = {info.name: info for info in available}
@@ -154,7 +156,7 @@ class _RowSpill:
 
     def __init__(self, path: Path, n_units: int):
         self.path, self.n_units, self.n_rows = path, n_units, 0
-        self._handle = open(path, "w+b")
+        self._handle = open(path, "w+b")  # noqa: SIM115 -- kept open across batches
 
     def append(self, rows: np.ndarray) -> None:
         self._handle.write(np.ascontiguousarray(rows, dtype=np.float32).tobytes())
@@ -225,15 +227,19 @@ class LayerTap:
         if "input" in {info.name for info in self.layers}:
             self._outputs["input"] = x.flatten(1).clone()
         if self._pending:
-            try:
+            with contextlib.suppress(_StopForward):  # every requested layer was seen
                 self.module(x.to(self.device))
-            except _StopForward:
-                pass
         return {info.name: self._outputs[info.name] for info in self.layers}
 
     def close(self) -> None:
         for handle in self._hooks:
             handle.remove()
+
+    def __enter__(self) -> LayerTap:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def subset_units(layer: str, n_units: int, k: int, seed: int) -> np.ndarray:
@@ -260,7 +266,8 @@ def _stimulus_table(stimuli) -> dict:
     for name, coord in stimuli.coords.items():
         if coord.dims == ("stimulus",):
             values = coord.values
-            table[name] = values.astype(str).tolist() if values.dtype.kind in "OUS" else values.tolist()
+            text = values.dtype.kind in "OUS"
+            table[name] = values.astype(str).tolist() if text else values.tolist()
     return table
 
 
@@ -270,8 +277,9 @@ def extract_to_store(model: LoadedModel, stimuli, layers: str | Sequence[str], p
                      progress: bool = False) -> Path:
     """Extract ``layers`` for every stimulus into a zarr store at ``path``.
 
-    Written to ``path.partial`` and renamed when complete: an interrupted or failed run leaves
-    no store at ``path``. Returns ``path``.
+    Written beside ``path`` and renamed when complete (:mod:`prunedistill._io`): an
+    interrupted or failed run leaves ``path`` as it was. An existing ``path`` that is not a
+    zarr store is refused, never deleted. Returns ``path``.
     """
     import zarr
 
@@ -286,12 +294,12 @@ def extract_to_store(model: LoadedModel, stimuli, layers: str | Sequence[str], p
     infos = resolve_layers(model, layers, available)
     model.preprocessing(images[:1])  # wrong size or channels fail before anything is written
     path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+    if path.exists() and not is_zarr_store(path):
+        raise ValueError(f"{path} exists and is not a zarr store; extraction replaces only a "
+                         "store it wrote. Move it away or name a new .zarr path.")
     tap = LayerTap(model, infos, device)
-    try:
+    with tap, atomic_path(path) as tmp:
+        root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
         sinks = {}
         for info in infos:
             group = root.create_group(info.name)
@@ -348,15 +356,13 @@ def extract_to_store(model: LoadedModel, stimuli, layers: str | Sequence[str], p
             "device": device,
         })
         zarr.consolidate_metadata(str(tmp))
-    except BaseException:
-        tap.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    tap.close()
-    if path.exists():
-        shutil.rmtree(path)
-    tmp.rename(path)
     return path
+
+
+def is_zarr_store(path: Path) -> bool:
+    """Whether ``path`` is a zarr store (version 2 or 3 metadata at its root)."""
+    return path.is_dir() and any((path / name).exists()
+                                 for name in (".zgroup", ".zattrs", "zarr.json"))
 
 
 class ActivationStore:

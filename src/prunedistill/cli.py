@@ -1,4 +1,9 @@
-"""Command-line interface: parses arguments and calls the library; no analysis here."""
+"""Command-line interface: parses arguments and calls the library; no analysis here.
+
+Every command reports failure the same way: one line ``error: ...`` on stderr naming the
+problem and the fix, exit status 2 (``--debug`` shows the traceback instead). Options that
+several commands share come from parent parsers.
+"""
 
 from __future__ import annotations
 
@@ -10,61 +15,45 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from ._validation import PrunedistillError
 
-ID_EXAMPLE = """example:
-  prunedistill id layer.npy --repeats 50 --scale --out id.json
-  (layer.npy holds an array of shape (points, features), e.g. one row per stimulus)
-"""
+# Errors a user's input can cause; anything else is a bug and keeps its traceback.
+USER_ERRORS = (PrunedistillError, ValueError, FileNotFoundError, ImportError)
+RAW = argparse.RawDescriptionHelpFormatter
 
 
 def _load_points(path: Path) -> np.ndarray:
     if not path.exists():
-        raise SystemExit(f"error: {path} does not exist.")
+        raise PrunedistillError(f"{path} does not exist.")
     if path.suffix == ".npy":
         return np.load(path, allow_pickle=False)
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as archive:
             if len(archive.files) != 1:
-                raise SystemExit(
-                    f"error: {path} holds arrays {archive.files}; save exactly one (points, features)."
-                )
+                raise PrunedistillError(f"{path} holds arrays {archive.files}; save exactly "
+                                        "one (points, features).")
             return archive[archive.files[0]]
-    raise SystemExit(f"error: {path} must be a .npy or .npz file of shape (points, features).")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    raise PrunedistillError(f"{path} must be a .npy or .npz file of shape (points, features).")
 
 
 def command_id(args: argparse.Namespace) -> int:
+    from ._io import write_text
     from .dimension import twonn_resampled, twonn_scale
 
     points = _load_points(Path(args.points))
     if points.ndim > 2:
         points = points.reshape(points.shape[0], -1)
-    try:
-        resampled = twonn_resampled(points, fraction=args.fraction, repeats=args.repeats,
-                                    seed=args.seed)
-        scale = twonn_scale(points, fraction=args.fraction, seed=args.seed) if args.scale else None
-    except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
+    resampled = twonn_resampled(points, fraction=args.fraction, repeats=args.repeats,
+                                seed=args.seed)
+    scale = twonn_scale(points, fraction=args.fraction, seed=args.seed) if args.scale else None
     full = resampled.full
     report = {
-        "points": args.points,
-        "n_points": full.n_points,
-        "n_duplicates_dropped": full.n_duplicates,
-        "n_degenerate_dropped": full.n_degenerate,
-        "id_twonn": full.dimension,
-        "id_mle": full.dimension_mle,
-        "mle_standard_error": full.mle_standard_error,
-        "resampled_mean": resampled.mean,
-        "resampled_std": resampled.std,
-        "resampled_subset_points": resampled.n_points_subset,
-        "repeats": args.repeats,
-        "fraction": args.fraction,
-        "seed": args.seed,
+        "points": args.points, "n_points": full.n_points,
+        "n_duplicates_dropped": full.n_duplicates, "n_degenerate_dropped": full.n_degenerate,
+        "id_twonn": full.dimension, "id_mle": full.dimension_mle,
+        "mle_standard_error": full.mle_standard_error, "resampled_mean": resampled.mean,
+        "resampled_std": resampled.std, "resampled_subset_points": resampled.n_points_subset,
+        "repeats": args.repeats, "fraction": args.fraction, "seed": args.seed,
     }
     if scale is not None:
         report["scale"] = scale.to_dict(orient="records")
@@ -75,7 +64,7 @@ def command_id(args: argparse.Namespace) -> int:
     if scale is not None:
         print(scale.to_string(index=False))
     if args.out:
-        _write_atomically(Path(args.out), json.dumps(report, indent=2))
+        write_text(args.out, json.dumps(report, indent=2))
         print(f"written: {args.out}")
     return 0
 
@@ -83,26 +72,23 @@ def command_id(args: argparse.Namespace) -> int:
 def command_stimuli(args: argparse.Namespace) -> int:
     from . import stimuli
 
+    if args.set == "tafazoli":
+        objects = args.objects.split(",") if args.objects else stimuli.TAFAZOLI_OBJECTS
+        dataset = stimuli.tafazoli(args.size, objects, field_deg=args.field_deg,
+                                   progress=not args.quiet)
+    elif args.set == "bars":
+        dataset = stimuli.bars(args.size, field_deg=args.field_deg)
+    elif args.set == "training":
+        stream = stimuli.TrainingStream(
+            args.objects_count, camera=stimuli.Camera(args.size, args.field_deg),
+            seed=args.seed, epoch_images=args.n)
+        dataset = stream.as_dataset(epoch=0)
+    else:
+        if not args.folder:
+            raise PrunedistillError("--set folder needs --folder DIR (and a metadata CSV).")
+        dataset = stimuli.load_folder(args.folder, args.metadata, field_deg=args.field_deg,
+                                      size=args.size if args.resize else None)
     out = Path(args.out)
-    try:
-        if args.set == "tafazoli":
-            objects = args.objects.split(",") if args.objects else stimuli.TAFAZOLI_OBJECTS
-            dataset = stimuli.tafazoli(args.size, objects, field_deg=args.field_deg,
-                                       progress=not args.quiet)
-        elif args.set == "bars":
-            dataset = stimuli.bars(args.size, field_deg=args.field_deg)
-        elif args.set == "training":
-            stream = stimuli.TrainingStream(
-                args.objects_count, camera=stimuli.Camera(args.size, args.field_deg),
-                seed=args.seed, epoch_images=args.n)
-            dataset = stream.as_dataset(epoch=0)
-        else:
-            if not args.folder:
-                raise SystemExit("error: --set folder needs --folder DIR (and a metadata CSV).")
-            dataset = stimuli.load_folder(args.folder, args.metadata, field_deg=args.field_deg,
-                                          size=args.size if args.resize else None)
-    except (ValueError, FileNotFoundError) as error:
-        raise SystemExit(f"error: {error}") from None
     out.mkdir(parents=True, exist_ok=True)
     store = stimuli.save_stimuli(dataset, out / f"{args.set}.zarr")
     picture = stimuli.save_montage(dataset, out / f"{args.set}_montage.png")
@@ -115,11 +101,8 @@ def command_layers(args: argparse.Namespace) -> int:
     from .activations import PRESETS, list_layers, resolve_layers
     from .models import load_model
 
-    try:
-        model = load_model(args.model, args.weights)
-        layers = list_layers(model, input_size=args.size)
-    except (ValueError, FileNotFoundError) as error:
-        raise SystemExit(f"error: {error}") from None
+    model = load_model(args.model, args.weights)
+    layers = list_layers(model, input_size=args.size)
     width = max(len(layer.name) for layer in layers)
     print(f"{'layer':<{width}}  {'type':<18} {'output shape':<16} {'units':>10}")
     for layer in layers:
@@ -133,21 +116,16 @@ def command_layers(args: argparse.Namespace) -> int:
 
 
 def command_extract(args: argparse.Namespace) -> int:
-    from .activations import ActivationStore, extract_to_store
+    from .activations import PRESETS, ActivationStore, extract_to_store
     from .models import load_model
     from .stimuli import load_stimuli
 
-    try:
-        model = load_model(args.model, args.weights)
-        stimuli = load_stimuli(args.stimuli)
-        layers = args.layers.split(",") if "," in args.layers or args.layers not in (
-            "checkpoints", "all") else args.layers
-        path = extract_to_store(model, stimuli, layers, Path(args.out),
-                                batch_size=args.batch_size, device=args.device,
-                                subset_size=args.subset, seed=args.seed,
-                                keep_full=not args.no_full, progress=not args.quiet)
-    except (ValueError, FileNotFoundError) as error:
-        raise SystemExit(f"error: {error}") from None
+    model = load_model(args.model, args.weights)
+    stimuli = load_stimuli(args.stimuli)
+    layers = args.layers if args.layers in PRESETS else args.layers.split(",")
+    path = extract_to_store(model, stimuli, layers, Path(args.out), batch_size=args.batch_size,
+                            device=args.device, subset_size=args.subset, seed=args.seed,
+                            keep_full=not args.no_full, progress=not args.quiet)
     store = ActivationStore(path)
     print(f"{len(store.layers)} layers of {args.model} ({model.weights}) for "
           f"{store.attrs['n_stimuli']} stimuli -> {path}")
@@ -184,42 +162,23 @@ def _study_config(args: argparse.Namespace):
     return config.model_copy(update=updates) if updates else config
 
 
-def _run_pipeline(args: argparse.Namespace, **options) -> int:
-    from .config import ConfigError
+def command_run(args: argparse.Namespace) -> int:
     from .pipeline import run_study
-    from .pipeline.cache import StageMissing
 
-    try:
-        config = _study_config(args)
-        run_study(config, quiet=args.quiet, scheduler=getattr(args, "scheduler", None),
-                  **options)
-    except (ConfigError, StageMissing, ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    until = {"run": "report", "analyse": "analyse", "report": "report"}[args.command]
+    run_study(_study_config(args), quiet=args.quiet, until=until,
+              scheduler=getattr(args, "scheduler", None), report_only=args.command == "report")
     return 0
 
 
-def command_run(args: argparse.Namespace) -> int:
-    return _run_pipeline(args)
-
-
-def command_analyse(args: argparse.Namespace) -> int:
-    return _run_pipeline(args, until="analyse")
-
-
-def command_report(args: argparse.Namespace) -> int:
-    return _run_pipeline(args, report_only=True)
-
-
 def command_init(args: argparse.Namespace) -> int:
+    from ._io import write_text
     from .config import default_config_text
 
     path = Path(args.path)
     if path.exists() and not args.force:
-        print(f"error: {path} exists; pass --force to overwrite it.", file=sys.stderr)
-        return 2
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, default_config_text())
+        raise PrunedistillError(f"{path} exists; pass --force to overwrite it.")
+    write_text(path, default_config_text())
     print(f"wrote the default study to {path}; edit it, then `prunedistill run {path}`.")
     return 0
 
@@ -229,20 +188,15 @@ def _neural_stimuli(args: argparse.Namespace):
 
     if args.stimuli:
         return load_stimuli(args.stimuli)
-    return tafazoli(args.size, progress=not getattr(args, "quiet", False))
+    return tafazoli(args.size, progress=not args.quiet)
 
 
 def command_neural_info(args: argparse.Namespace) -> int:
     from .neural import areas_in_order
     from .neural.io import load_responses
 
-    try:
-        ds = load_responses(args.file)
-    except (ValueError, FileNotFoundError, ImportError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    counts = ds["counts"].values
-    valid = np.isfinite(counts)
+    ds = load_responses(args.file)
+    valid = np.isfinite(ds["counts"].values)
     print(f"{args.file}: {ds.sizes['neuron']} neurons, {ds.sizes['stimulus']} stimuli, up to "
           f"{ds.sizes['trial']} trials{'  [SYNTHETIC]' if ds.attrs.get('synthetic') else ''}")
     print(f"area order: {' -> '.join(ds.attrs['area_order'])}; RF maps: "
@@ -263,12 +217,8 @@ def command_neural_info(args: argparse.Namespace) -> int:
 def command_neural_convert(args: argparse.Namespace) -> int:
     from .neural.io import load_responses, save_responses
 
-    try:
-        ds = load_responses(args.file)
-        save_responses(ds, args.out)
-    except (ValueError, FileNotFoundError, ImportError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    ds = load_responses(args.file)
+    save_responses(ds, args.out)
     print(f"{ds.sizes['neuron']} neurons x {ds.sizes['stimulus']} stimuli -> {args.out}")
     return 0
 
@@ -281,8 +231,7 @@ def command_neural_simulate(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if out.suffix not in WRITABLE_SUFFIXES:  # before the minutes of simulation
-        print("error: --out must end in .nc (brain-score netCDF) or .npz.", file=sys.stderr)
-        return 2
+        raise PrunedistillError("--out must end in .nc (brain-score netCDF) or .npz.")
     areas = [replace(a, n_neurons=max(2, round(a.n_neurons * args.neuron_scale)))
              for a in RAT_LIKE]
     ds, planted = simulate_population(_neural_stimuli(args), areas, n_trials=args.trials,
@@ -297,42 +246,42 @@ def command_neural_simulate(args: argparse.Namespace) -> int:
 
 
 def command_neural_report(args: argparse.Namespace) -> int:
-    import shutil
+    from .config import default_config, load_config
+    from .pipeline.log import environment
+    from .pipeline.recordings import report_recording
 
-    from .config import ConfigError, default_config, load_config
-    from .neural.io import load_responses
-    from .neural.study import analyse_dataset
-    from .pipeline.options import neural_options, unit_options
-    from .pipeline.stages import environment
-    from .report import write_report
-
-    try:
-        config = load_config(args.config) if args.config else default_config()
-        stimuli = _neural_stimuli(args)
-        ds = load_responses(args.file, stimuli=stimuli)
-        name = Path(args.file).stem
-        tables = analyse_dataset(ds, stimuli, name=name, config=neural_options(config),
-                                 unit_config=unit_options(config, trials=True),
-                                 alpha=config.information.alpha,
-                                 n_boot=config.comparison.bootstrap,
-                                 decoding=config.neural.decoding)
-    except (ConfigError, ValueError, FileNotFoundError, ImportError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    synthetic = bool(ds.attrs.get("synthetic", 0))
-    title = f"prunedistill neural report: {name}" + (" (SYNTHETIC data)" if synthetic else "")
-    write_report(tables, tmp, montage=None, title=title, metadata={
-        "file": str(args.file), "synthetic": synthetic, "config": config.model_dump(mode="json"),
-        "environment": environment()})
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    print(f"report -> {out / 'report.html'}")
+    config = load_config(args.config) if args.config else default_config()
+    page = report_recording(args.file, args.out, config=config, stimuli=_neural_stimuli(args),
+                            environment=environment())
+    print(f"report -> {page}")
     return 0
+
+
+# -- the parser --------------------------------------------------------------------------
+
+def _parents() -> dict[str, argparse.ArgumentParser]:
+    """The option groups that several commands share."""
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("--quiet", action="store_true", help="no progress bars or stage lines")
+    study = argparse.ArgumentParser(add_help=False)
+    study.add_argument("config", nargs="?", help="study YAML (default: the shipped default "
+                       "study; `prunedistill init` writes it out)")
+    study.add_argument("--output", help="output folder (overrides `output` in the config)")
+    study.add_argument("--workers", type=int, help="local worker processes for the analyses")
+    scheduler = argparse.ArgumentParser(add_help=False)
+    scheduler.add_argument("--scheduler", help="Dask scheduler address tcp://HOST:PORT: run "
+                           "the per-layer analyses on that cluster")
+    model = argparse.ArgumentParser(add_help=False)
+    model.add_argument("model", help="embedded, a torchvision name (vgg16, resnet50, ...) or "
+                       "package.module:factory")
+    model.add_argument("--weights", default="untrained:0",
+                       help="untrained:<seed> (default untrained:0), trained, or a file")
+    stimuli = argparse.ArgumentParser(add_help=False)
+    stimuli.add_argument("--stimuli", help="the stimulus set (.zarr from `prunedistill "
+                         "stimuli`; default: render tafazoli)")
+    stimuli.add_argument("--size", type=int, default=64, help="rendered stimulus size")
+    return {"quiet": quiet, "study": study, "scheduler": scheduler, "model": model,
+            "stimuli": stimuli}
 
 
 RUN_EXAMPLE = """examples:
@@ -344,114 +293,89 @@ run resumes where it stopped.
 """
 
 
-def _add_study_arguments(parser: argparse.ArgumentParser, scheduler: bool = True) -> None:
-    parser.add_argument("config", nargs="?", help="study YAML (default: the shipped default "
-                        "study; `prunedistill init` writes it out)")
-    parser.add_argument("--output", help="output folder (overrides `output` in the config)")
-    parser.add_argument("--workers", type=int, help="local worker processes for the analyses")
-    if scheduler:
-        parser.add_argument("--scheduler", help="Dask scheduler address tcp://HOST:PORT: run "
-                            "the per-layer analyses on that cluster")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or stage lines")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="prunedistill",
-        description="How a visual hierarchy reformats image information: intrinsic dimension "
-        "and single-unit information, in deep networks and visual cortex.",
-    )
-    parser.add_argument("--version", action="version", version=f"prunedistill {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    raw = argparse.RawDescriptionHelpFormatter
+def _add_study_commands(sub, p) -> None:
     run = sub.add_parser("run", help="run a study: stimuli -> networks -> extract -> analyse "
-                         "-> report", epilog=RUN_EXAMPLE, formatter_class=raw)
-    _add_study_arguments(run)
+                         "-> report", epilog=RUN_EXAMPLE, formatter_class=RAW,
+                         parents=[p["study"], p["scheduler"], p["quiet"]])
     run.set_defaults(func=command_run)
-
+    analyse = sub.add_parser("analyse", help="run a study up to the analyses (no report)",
+                             epilog="example:\n  prunedistill analyse my_study.yaml "
+                             "--workers 4", formatter_class=RAW,
+                             parents=[p["study"], p["scheduler"], p["quiet"]])
+    analyse.set_defaults(func=command_run)
+    report = sub.add_parser("report", help="build the report from analyses already computed",
+                            epilog="example:\n  prunedistill report my_study.yaml   "
+                            "# after `prunedistill analyse my_study.yaml`",
+                            formatter_class=RAW, parents=[p["study"], p["quiet"]])
+    report.set_defaults(func=command_run)
     init = sub.add_parser("init", help="write the default study config for editing",
                           epilog="example:\n  prunedistill init my_study.yaml",
-                          formatter_class=raw)
+                          formatter_class=RAW)
     init.add_argument("path", nargs="?", default="study.yaml",
                       help="where to write it (default study.yaml)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     init.set_defaults(func=command_init)
 
-    analyse = sub.add_parser("analyse", help="run a study up to the analyses (no report)",
-                             epilog="example:\n  prunedistill analyse my_study.yaml "
-                             "--workers 4", formatter_class=raw)
-    _add_study_arguments(analyse)
-    analyse.set_defaults(func=command_analyse)
 
-    report = sub.add_parser("report", help="build the report from analyses already computed",
-                            epilog="example:\n  prunedistill report my_study.yaml   "
-                            "# after `prunedistill analyse my_study.yaml`",
-                            formatter_class=raw)
-    _add_study_arguments(report, scheduler=False)
-    report.set_defaults(func=command_report)
+def _add_id_command(sub) -> None:
+    parser = sub.add_parser(
+        "id", help="TwoNN intrinsic dimension of a point cloud saved as .npy",
+        epilog="example:\n  prunedistill id layer.npy --repeats 50 --scale --out id.json\n"
+               "  (layer.npy holds an array of shape (points, features), e.g. one row per "
+               "stimulus)", formatter_class=RAW)
+    parser.add_argument("points", help=".npy/.npz array (points, features...)")
+    parser.add_argument("--fraction", type=float, default=0.9,
+                        help="fraction of the smallest mu in the fit (default 0.9)")
+    parser.add_argument("--repeats", type=int, default=50,
+                        help="random 90%% subsets for the error bar (default 50)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the subsets (default 0)")
+    parser.add_argument("--scale", action="store_true",
+                        help="also run the scale analysis (1..20 blocks)")
+    parser.add_argument("--out", help="write the results as JSON here")
+    parser.set_defaults(func=command_id)
 
-    id_parser = sub.add_parser(
-        "id",
-        help="TwoNN intrinsic dimension of a point cloud saved as .npy",
-        epilog=ID_EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    id_parser.add_argument("points", help=".npy/.npz array (points, features...)")
-    id_parser.add_argument("--fraction", type=float, default=0.9,
-                           help="fraction of the smallest mu in the fit (default 0.9)")
-    id_parser.add_argument("--repeats", type=int, default=50,
-                           help="random 90%% subsets for the error bar (default 50)")
-    id_parser.add_argument("--seed", type=int, default=0, help="seed of the subsets (default 0)")
-    id_parser.add_argument("--scale", action="store_true",
-                           help="also run the scale analysis (1..20 blocks)")
-    id_parser.add_argument("--out", help="write the results as JSON here")
-    id_parser.set_defaults(func=command_id)
 
-    stim = sub.add_parser(
+def _add_stimuli_command(sub, p) -> None:
+    parser = sub.add_parser(
         "stimuli", help="render or load a stimulus set; write it (zarr) and a montage (PNG)",
         epilog="examples:\n  prunedistill stimuli --set tafazoli --size 128 --out stimuli/\n"
                "  prunedistill stimuli --set training --n 200 --out stimuli/\n"
                "  prunedistill stimuli --set folder --folder my_images/ --out stimuli/",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    stim.add_argument("--set", choices=["tafazoli", "bars", "training", "folder"],
-                      default="tafazoli", help="which set (default tafazoli)")
-    stim.add_argument("--size", type=int, default=128, help="image size in pixels (default 128)")
-    stim.add_argument("--field-deg", type=float, default=120.0,
-                      help="visual angle spanned by the image width (default 120)")
-    stim.add_argument("--objects", help="tafazoli: comma-separated mesh names (default: the "
-                      "6 natural + 4 procedural reference objects)")
-    stim.add_argument("--n", type=int, default=200, help="training: number of images")
-    stim.add_argument("--objects-count", type=int, default=50,
-                      help="training: number of objects (default 50)")
-    stim.add_argument("--seed", type=int, default=0, help="training: stream seed")
-    stim.add_argument("--folder", help="folder: the image folder")
-    stim.add_argument("--metadata", help="folder: the CSV (default FOLDER/metadata.csv)")
-    stim.add_argument("--resize", action="store_true",
-                      help="folder: resize every image to --size")
-    stim.add_argument("--out", required=True, help="output folder")
-    stim.add_argument("--quiet", action="store_true", help="no progress bar")
-    stim.set_defaults(func=command_stimuli)
+        formatter_class=RAW, parents=[p["quiet"]])
+    parser.add_argument("--set", choices=["tafazoli", "bars", "training", "folder"],
+                        default="tafazoli", help="which set (default tafazoli)")
+    parser.add_argument("--size", type=int, default=128,
+                        help="image size in pixels (default 128)")
+    parser.add_argument("--field-deg", type=float, default=120.0,
+                        help="visual angle spanned by the image width (default 120)")
+    parser.add_argument("--objects", help="tafazoli: comma-separated mesh names (default: the "
+                        "6 natural + 4 procedural reference objects)")
+    parser.add_argument("--n", type=int, default=200, help="training: number of images")
+    parser.add_argument("--objects-count", type=int, default=50,
+                        help="training: number of objects (default 50)")
+    parser.add_argument("--seed", type=int, default=0, help="training: stream seed")
+    parser.add_argument("--folder", help="folder: the image folder")
+    parser.add_argument("--metadata", help="folder: the CSV (default FOLDER/metadata.csv)")
+    parser.add_argument("--resize", action="store_true",
+                        help="folder: resize every image to --size")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.set_defaults(func=command_stimuli)
 
+
+def _add_network_commands(sub, p) -> None:
     layers = sub.add_parser("layers", help="list a model's layers, output shapes and presets",
                             epilog="examples:\n  prunedistill layers embedded\n"
                             "  prunedistill layers resnet50 --weights resnet50-0676ba61.pth",
-                            formatter_class=raw)
-    layers.add_argument("model", help="embedded, a torchvision name (vgg16, resnet50, ...) or "
-                        "package.module:factory")
-    layers.add_argument("--weights", default="untrained:0",
-                        help="untrained:<seed> (default untrained:0), trained, or a file")
+                            formatter_class=RAW, parents=[p["model"]])
     layers.add_argument("--size", type=int, help="input size for models that accept any")
     layers.set_defaults(func=command_layers)
-
-    extract = sub.add_parser("extract", help="extract layer activations of a stimulus set to a "
-                             "zarr store (full layers, a unit subset, exact Gram matrices)",
-                             epilog="example:\n  prunedistill stimuli --set tafazoli --size 224 "
-                             "--out stim/\n  prunedistill extract vgg16 --weights untrained:0 "
-                             "--stimuli stim/tafazoli.zarr --out vgg16.zarr",
-                             formatter_class=raw)
-    extract.add_argument("model")
-    extract.add_argument("--weights", default="untrained:0")
+    extract = sub.add_parser(
+        "extract", help="extract layer activations of a stimulus set to a zarr store (full "
+        "layers, a unit subset, exact Gram matrices)",
+        epilog="example:\n  prunedistill stimuli --set tafazoli --size 224 --out stim/\n"
+               "  prunedistill extract vgg16 --weights untrained:0 --stimuli "
+               "stim/tafazoli.zarr --out vgg16.zarr", formatter_class=RAW,
+        parents=[p["model"], p["quiet"]])
     extract.add_argument("--stimuli", required=True, help="a store from `prunedistill stimuli`")
     extract.add_argument("--layers", default="checkpoints",
                          help="checkpoints (default), all, or comma-separated layer names")
@@ -463,71 +387,90 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--seed", type=int, default=0, help="seed of the unit subset")
     extract.add_argument("--no-full", action="store_true",
                          help="do not keep the full activations (only subset + Gram)")
-    extract.add_argument("--quiet", action="store_true")
     extract.set_defaults(func=command_extract)
-
-    neural = sub.add_parser("neural", help="recorded (or simulated) responses: info, simulate, "
-                            "report", epilog="examples:\n  prunedistill neural simulate --out "
-                            "sim.nc\n  prunedistill neural info sim.nc\n  prunedistill neural "
-                            "report sim.nc --out sim_report/", formatter_class=raw)
-    neural_sub = neural.add_subparsers(dest="neural_command", required=True)
-    info = neural_sub.add_parser("info", help="per-area summary of a .npz/.nc/.nwb file",
-                                 epilog="example:\n  prunedistill neural info rat.nc",
-                                 formatter_class=raw)
-    info.add_argument("file")
-    info.set_defaults(func=command_neural_info)
-    convert = neural_sub.add_parser(
-        "convert", help="convert between .nwb, .nc (brain-score netCDF) and .npz",
-        epilog="example:\n  prunedistill neural convert session1.nwb session1.nc",
-        formatter_class=raw)
-    convert.add_argument("file")
-    convert.add_argument("out", help="output .nc or .npz")
-    convert.set_defaults(func=command_neural_convert)
-    stimuli_help = "the stimulus set (.zarr from `prunedistill stimuli`; default: render tafazoli)"
-    simulate = neural_sub.add_parser(
-        "simulate", help="a planted-truth rat-like population (4 areas, Poisson trials)",
-        epilog="example:\n  prunedistill neural simulate --out sim.nc --seed 1\n"
-        "(the planted parameters go to sim_planted.csv)", formatter_class=raw)
-    simulate.add_argument("--out", required=True, help="output .nc or .npz")
-    simulate.add_argument("--stimuli", help=stimuli_help)
-    simulate.add_argument("--size", type=int, default=64, help="rendered stimulus size")
-    simulate.add_argument("--trials", type=int, default=26)
-    simulate.add_argument("--neuron-scale", type=float, default=1.0,
-                          help="scale the rat-like neuron counts (228/131/260/152)")
-    simulate.add_argument("--seed", type=int, default=0)
-    simulate.add_argument("--quiet", action="store_true")
-    simulate.set_defaults(func=command_neural_simulate)
-    nreport = neural_sub.add_parser(
-        "report", help="per-area ID, information and decoding report of one dataset",
-        epilog="example:\n  prunedistill neural report rat.nc --stimuli stim/tafazoli.zarr "
-        "--out rat_report/", formatter_class=raw)
-    nreport.add_argument("file")
-    nreport.add_argument("--out", required=True, help="report folder")
-    nreport.add_argument("--stimuli", help=stimuli_help)
-    nreport.add_argument("--size", type=int, default=64, help="rendered stimulus size")
-    nreport.add_argument("--config", help="study YAML whose information/neural/decoding "
-                         "options to use (default: the default study's)")
-    nreport.add_argument("--quiet", action="store_true")
-    nreport.set_defaults(func=command_neural_report)
-
     train = sub.add_parser("train", help="train the embedded CNN on the rendered training stream",
                            epilog="examples:\n  prunedistill train --out my_weights/\n"
                            "  prunedistill train --recorded --out check/   # rerun the "
-                           "committed model's config", formatter_class=raw)
+                           "committed model's config", formatter_class=RAW,
+                           parents=[p["quiet"]])
     train.add_argument("--out", required=True, help="folder for embedded_cnn.pt and .json")
     train.add_argument("--recorded", action="store_true",
                        help="use the committed model's recorded training config")
     train.add_argument("--epochs", type=int)
     train.add_argument("--objects", type=int, help="number of training objects (default 50)")
     train.add_argument("--seed", type=int)
-    train.add_argument("--quiet", action="store_true")
     train.set_defaults(func=command_train)
+
+
+def _add_neural_commands(sub, p) -> None:
+    neural = sub.add_parser("neural", help="recorded (or simulated) responses: info, convert, "
+                            "simulate, report", epilog="examples:\n  prunedistill neural "
+                            "simulate --out sim.nc\n  prunedistill neural info sim.nc\n  "
+                            "prunedistill neural report sim.nc --out sim_report/",
+                            formatter_class=RAW)
+    neural_sub = neural.add_subparsers(dest="neural_command", required=True)
+    info = neural_sub.add_parser("info", help="per-area summary of a .npz/.nc/.nwb file",
+                                 epilog="example:\n  prunedistill neural info rat.nc",
+                                 formatter_class=RAW)
+    info.add_argument("file")
+    info.set_defaults(func=command_neural_info)
+    convert = neural_sub.add_parser(
+        "convert", help="convert between .nwb, .nc (brain-score netCDF) and .npz",
+        epilog="example:\n  prunedistill neural convert session1.nwb session1.nc",
+        formatter_class=RAW)
+    convert.add_argument("file")
+    convert.add_argument("out", help="output .nc or .npz")
+    convert.set_defaults(func=command_neural_convert)
+    simulate = neural_sub.add_parser(
+        "simulate", help="a planted-truth rat-like population (4 areas, Poisson trials)",
+        epilog="example:\n  prunedistill neural simulate --out sim.nc --seed 1\n"
+        "(the planted parameters go to sim_planted.csv)", formatter_class=RAW,
+        parents=[p["stimuli"], p["quiet"]])
+    simulate.add_argument("--out", required=True, help="output .nc or .npz")
+    simulate.add_argument("--trials", type=int, default=26)
+    simulate.add_argument("--neuron-scale", type=float, default=1.0,
+                          help="scale the rat-like neuron counts (228/131/260/152)")
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.set_defaults(func=command_neural_simulate)
+    report = neural_sub.add_parser(
+        "report", help="per-area ID, information and decoding report of one dataset",
+        epilog="example:\n  prunedistill neural report rat.nc --stimuli stim/tafazoli.zarr "
+        "--out rat_report/", formatter_class=RAW, parents=[p["stimuli"], p["quiet"]])
+    report.add_argument("file")
+    report.add_argument("--out", required=True, help="report folder (new, or a report "
+                        "written before)")
+    report.add_argument("--config", help="study YAML whose information/neural/decoding "
+                        "options to use (default: the default study's)")
+    report.set_defaults(func=command_neural_report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prunedistill",
+        description="How a visual hierarchy reformats image information: intrinsic dimension "
+        "and single-unit information, in deep networks and visual cortex.")
+    parser.add_argument("--version", action="version", version=f"prunedistill {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error instead of one line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    parents = _parents()
+    _add_study_commands(sub, parents)
+    _add_id_command(sub)
+    _add_stimuli_command(sub, parents)
+    _add_network_commands(sub, parents)
+    _add_neural_commands(sub, parents)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except USER_ERRORS as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

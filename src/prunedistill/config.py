@@ -9,24 +9,41 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ._validation import PrunedistillError
+from .analysis.options import (
+    ComparisonOptions,
+    DecodingOptions,
+    DimensionOptions,
+    InformationOptions,
+    NeuralOptions,
+    options_from,
+)
+
 DEFAULT_STUDY = "default_study.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(PrunedistillError, ValueError):
     """A study config that does not validate; the message lists every problem."""
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    OPTIONS: ClassVar[type | None] = None  # the analysis options this section becomes
+
+    def options(self):
+        """The section as its typed analysis options (same key names)."""
+        if self.OPTIONS is None:
+            raise TypeError(f"{type(self).__name__} has no analysis options.")
+        return options_from(self.OPTIONS, self.model_dump(mode="json"))
 
 
 class StimuliConfig(_Section):
-    """The stimulus set every network sees (SCIENCE.md section 2)."""
+    """The stimulus set every network sees (docs/science.md, section 2)."""
 
     set: Literal["tafazoli", "folder"] = "tafazoli"
     size: int = Field(64, ge=8, le=1024, description="image size in pixels")
@@ -74,7 +91,9 @@ class ExtractionConfig(_Section):
 
 
 class DimensionConfig(_Section):
-    """TwoNN of every layer (SCIENCE.md section 3)."""
+    """TwoNN of every layer (docs/science.md, section 3)."""
+
+    OPTIONS: ClassVar[type | None] = DimensionOptions
 
     points: Literal["stimuli", "training"] = Field(
         "training", description="'training': n_points held-out renders of the training "
@@ -96,7 +115,9 @@ class NoiseConfig(_Section):
 
 
 class InformationConfig(_Section):
-    """Single-unit information (SCIENCE.md section 4)."""
+    """Single-unit information (docs/science.md, section 4)."""
+
+    OPTIONS: ClassVar[type | None] = InformationOptions
 
     units_per_layer: int = Field(500, ge=2, description="random units analysed per layer")
     n_bins: int = Field(3, ge=2)
@@ -111,14 +132,16 @@ class InformationConfig(_Section):
 
 
 class DecodingConfig(_Section):
-    """Invariant object discrimination (SCIENCE.md section 5)."""
+    """Invariant object discrimination (docs/science.md, section 5)."""
+
+    OPTIONS: ClassVar[type | None] = DecodingOptions
 
     enabled: bool = True
     single_units: int = Field(100, ge=0, description="units per layer with single-unit "
                               "decoders (0: none)")
     single_unit_shuffles: int = Field(2, ge=0)
     population_sizes: list[int] = [6, 12, 24, 48, 96]
-    resamples: int = Field(10, ge=1, description="random populations per size (SCIENCE.md "
+    resamples: int = Field(10, ge=1, description="random populations per size (docs/science.md "
                            "suggests 50; 10 keeps the default study within 10 minutes)")
     folds: int = Field(5, ge=2)
 
@@ -143,7 +166,10 @@ class NeuralDatasetConfig(_Section):
 
 
 class NeuralConfig(_Section):
-    """Recorded areas analysed like layers, and compared with them (SCIENCE.md 3-5)."""
+    """Recorded areas analysed like layers, and compared with them (docs/science.md,
+    sections 3-5)."""
+
+    OPTIONS: ClassVar[type | None] = NeuralOptions
 
     datasets: list[NeuralDatasetConfig] = []
     construction: Literal["trial_averaged", "pseudo_population"] = "trial_averaged"
@@ -156,6 +182,7 @@ class NeuralConfig(_Section):
 
 
 class ComparisonConfig(_Section):
+    OPTIONS: ClassVar[type | None] = ComparisonOptions
     alpha: float = Field(0.05, gt=0, lt=1)
     bootstrap: int = Field(1000, ge=10, description="resamples for the SE of medians")
     coupling_permutations: int = Field(10_000, ge=10)

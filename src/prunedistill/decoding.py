@@ -1,4 +1,5 @@
-"""Invariant object discrimination: single-unit and population decoders (SCIENCE.md 5).
+"""Invariant object discrimination: single-unit and population decoders (docs/science.md,
+section 5).
 
 Two protocols per object pair, on the responses to all views of the two objects:
 

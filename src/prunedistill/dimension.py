@@ -21,6 +21,7 @@ import pandas as pd
 from scipy.stats import mannwhitneyu
 
 from .distances import DistanceMatrix, PointCloud, distances_from_chunks
+from .stats import holm
 
 __all__ = [
     "TwoNNResult",
@@ -298,19 +299,6 @@ def twonn_scale(
     if not rows:
         raise ValueError(f"{n} points are fewer than min_points={min_points}.")
     return pd.DataFrame(rows)
-
-
-def holm(p_values: Sequence[float]) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (monotone, capped at 1)."""
-    p = np.asarray(p_values, dtype=np.float64)
-    m = len(p)
-    order = np.argsort(p, kind="stable")
-    adjusted = np.empty(m)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, (m - rank) * p[i])
-        adjusted[i] = min(1.0, running)
-    return adjusted
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,7 @@ class DistanceMatrix:
         has_earlier_twin = np.tril(zero, k=-1).any(axis=1)
         return np.flatnonzero(~has_earlier_twin)
 
-    def subset(self, index: np.ndarray) -> "DistanceMatrix":
+    def subset(self, index: np.ndarray) -> DistanceMatrix:
         sub = self.distances[np.ix_(index, index)]
         digests = None if self._digests is None else [self._digests[i] for i in index]
         return DistanceMatrix(sub, digests, validate=False)
@@ -159,7 +159,7 @@ class PointCloud:
         hasher.update(np.asarray(self._raw))
         return unique_row_index(hasher.digests())
 
-    def subset(self, index: np.ndarray) -> "PointCloud":
+    def subset(self, index: np.ndarray) -> PointCloud:
         return PointCloud(np.asarray(self._raw)[index], device=self.device, validate=False)
 
     def knn(self, k: int, margin: int = 4) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,7 @@ by rank (ties never straddle a bin edge). The information about a discrete
 variable ``X`` (shared ``(sample,)`` or per unit ``(unit, sample)``) comes from
 joint histograms built with one flattened ``bincount`` over a block of units.
 
-Bias corrections (SCIENCE.md section 4): Panzeri-Treves (``"pt"``), quadratic
+Bias corrections (docs/science.md, section 4): Panzeri-Treves (``"pt"``), quadratic
 extrapolation (``"qe"``), and shuffle subtraction (``n_shuffles > 0``), whose
 permutations also give the permutation p-value. Default: PT, then shuffle
 subtraction with 100 permutations.

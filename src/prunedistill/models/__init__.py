@@ -1,8 +1,15 @@
 """Networks: the embedded CNN, torchvision models and user modules, with their weights."""
 
 from .embedded import EmbeddedCNN
-from .registry import (EMBEDDED_RECORD, EMBEDDED_WEIGHTS, LoadedModel, Preprocessing,
-                       load_model, torchvision_names, weights_identity)
+from .registry import (
+                       EMBEDDED_RECORD,
+                       EMBEDDED_WEIGHTS,
+                       LoadedModel,
+                       Preprocessing,
+                       load_model,
+                       torchvision_names,
+                       weights_identity,
+)
 
 __all__ = ["EMBEDDED_RECORD", "EMBEDDED_WEIGHTS", "EmbeddedCNN", "LoadedModel",
            "Preprocessing", "load_model", "torchvision_names", "weights_identity"]

@@ -188,7 +188,8 @@ def _state_dict(path: Path) -> dict:
     except Exception as error:  # torch raises several types for a bad or unsafe file
         raise ValueError(f"cannot load {path} as a torch state dict with weights_only=True: "
                          f"{error}") from None
-    if isinstance(loaded, dict) and "state_dict" in loaded and isinstance(loaded["state_dict"], dict):
+    wrapped = isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict)
+    if wrapped:
         loaded = loaded["state_dict"]
     if not isinstance(loaded, dict) or not all(torch.is_tensor(v) for v in loaded.values()):
         raise ValueError(f"{path} is not a state dict (a mapping of names to tensors).")

@@ -8,7 +8,6 @@ trains, so the two share the CPU cores.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._io import atomic_path, write_text
 from .embedded import EmbeddedCNN
 from .registry import sha256_of
 
@@ -169,14 +169,10 @@ def save_trained(model: nn.Module, record: dict, out_dir: Path) -> tuple[Path, P
     atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / "embedded_cnn.pt"
-    tmp = out_dir / "embedded_cnn.pt.partial"
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, weights)
+    with atomic_path(weights) as tmp:
+        torch.save(model.state_dict(), tmp)
     record = {**record, "weights_file": weights.name, "sha256": sha256_of(weights)}
-    meta = out_dir / "embedded_cnn.json"
-    tmp_meta = out_dir / "embedded_cnn.json.partial"
-    tmp_meta.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp_meta, meta)
+    meta = write_text(out_dir / "embedded_cnn.json", json.dumps(record, indent=2) + "\n")
     return weights, meta
 
 

@@ -3,12 +3,12 @@ files (units table + stimulus presentations)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from .._io import atomic_path
 from .schema import NeuralDataError, neural_responses, validate_responses
 
 NPZ_ARRAYS = """npz layout (numpy.savez), one file per dataset:
@@ -22,9 +22,8 @@ NPZ_ARRAYS = """npz layout (numpy.savez), one file per dataset:
 
 
 def _atomic(path: Path, write) -> Path:
-    tmp = path.with_name(path.name + ".partial")
-    write(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        write(tmp)
     return path
 
 

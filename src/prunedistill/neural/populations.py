@@ -1,5 +1,5 @@
 """Point clouds from recorded neurons: equal-N neuron subsets, trial-averaged responses and
-single-trial pseudo-population vectors (SCIENCE.md section 3)."""
+single-trial pseudo-population vectors (docs/science.md, section 3)."""
 
 from __future__ import annotations
 

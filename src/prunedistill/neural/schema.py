@@ -1,6 +1,6 @@
 """Recorded responses as an xarray Dataset, and the validator that names every problem.
 
-``NeuralResponses`` layout (DESIGN.md):
+``NeuralResponses`` layout (docs/design.md):
 
 * ``counts[neuron, stimulus, trial]`` float64 spike counts, NaN where a neuron has fewer
   trials of a stimulus than the longest;
@@ -15,17 +15,19 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
+
+from .._validation import PrunedistillError
 
 RAT_AREAS = ("V1", "LM", "LI", "LL")
 STIMULUS_COORDS = ("object", "object_index", "view", "transformation", "position_deg",
                    "elevation_deg", "size_deg", "inplane_deg", "indepth_deg", "luminance")
 
 
-class NeuralDataError(ValueError):
+class NeuralDataError(PrunedistillError, ValueError):
     """Responses that break the schema; the message lists every violation."""
 
 

@@ -14,14 +14,14 @@ be checked against them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..receptive_fields import GaussianFit, gaussian_rf_maps
+from ..analysis.receptive_fields import GaussianFit, gaussian_rf_maps
 from ..stimuli.properties import rf_luminance
 from .schema import neural_responses, stimulus_ids
 

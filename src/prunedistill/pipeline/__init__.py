@@ -1,7 +1,9 @@
-"""The study pipeline: cached, resumable stages and the executors of the analyses."""
+"""The study pipeline, the only orchestrator: cached, resumable stages, the executors of the
+analyses, the recordings and the report stage."""
 
-from .cache import Cache, stage_key
+from .cache import Cache, Entry, StageMissing, stage_key
 from .stages import run_study
-from .tasks import Task, run_task
+from .tasks import Task, read_tables, run_task
 
-__all__ = ["Cache", "Task", "run_study", "run_task", "stage_key"]
+__all__ = ["Cache", "Entry", "StageMissing", "Task", "read_tables", "run_study", "run_task",
+           "stage_key"]

@@ -1,32 +1,65 @@
 """Content-keyed, atomic stage outputs: ``ROOT/STAGE/KEY/``.
 
 A key hashes everything an output depends on (its config section, the keys of its inputs,
-weights hashes, the package version). An entry exists only once complete: it is written to
-``KEY.partial`` and renamed, so a run killed at any point leaves either a whole entry or a
-partial folder that the next run deletes and rewrites.
+weights hashes, the package version). An entry exists only once complete: it is written
+under a temporary name unique to its writer and renamed (:mod:`prunedistill._io`), so a run
+killed at any point leaves either a whole entry or a temporary folder that is never read.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
+from .._io import atomic_path
+from .._validation import PrunedistillError
+
+# The files of each stage's entry, named once for the writer and every reader.
+STIMULI_STORE = "stimuli.zarr"
+ENERGY_MAPS = "energy.npy"
+BARS_STORE = "bars.zarr"
+POINTS_STORE = "points.zarr"
+ACTIVATIONS_STORE = "activations.zarr"
+NETWORK_RECORD = "network.json"
+SIMILARITY_TABLE = "similarity.parquet"
+DATASET_RECORD = "dataset.json"
+
+
+def plain(value):
+    """JSON-able data from options: dataclasses as dicts, tuples as lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return plain(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
 
 
 def stage_key(stage: str, **parts) -> str:
     """16 hex digits of the SHA-256 of the stage name, the package version and ``parts``
-    (JSON with sorted keys)."""
-    payload = json.dumps({"stage": stage, "version": __version__, **parts}, sort_keys=True,
-                         default=str)
+    (JSON with sorted keys; option dataclasses by their fields)."""
+    payload = json.dumps({"stage": stage, "version": __version__, **plain(parts)},
+                         sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-class StageMissing(RuntimeError):
+class StageMissing(PrunedistillError):
     """A stage output that a read-only run needed but that was never computed."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One cache entry: its key and its folder."""
+
+    key: str
+    path: Path
 
 
 class Cache:
@@ -41,29 +74,21 @@ class Cache:
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key
 
+    def entry(self, stage: str, key: str) -> Entry:
+        return Entry(key, self.path(stage, key))
+
     def has(self, stage: str, key: str) -> bool:
         return self.path(stage, key).is_dir()
 
     @contextmanager
-    def writing(self, stage: str, key: str, manifest: dict | None = None):
+    def writing(self, stage: str, key: str, manifest: dict | None = None) -> Iterator[Path]:
         """Yield an empty folder to fill; it becomes the entry when the block completes.
         On any error the folder is deleted and nothing is published."""
         if self.read_only and stage not in self.writable:
             raise StageMissing(f"stage {stage!r} (key {key}) has not been computed for this "
                                "config; run `prunedistill run CONFIG` (or `analyse`) first.")
-        final = self.path(stage, key)
-        tmp = final.with_name(final.name + ".partial")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        try:
+        with atomic_path(self.path(stage, key), folder=True) as tmp:
             if manifest is not None:
                 (tmp / "manifest.json").write_text(
-                    json.dumps(manifest, indent=1, sort_keys=True, default=str))
+                    json.dumps(plain(manifest), indent=1, sort_keys=True, default=str))
             yield tmp
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)

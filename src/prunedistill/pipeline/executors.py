@@ -4,7 +4,7 @@ only where the work happens, never the results."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .tasks import Task, run_task
 

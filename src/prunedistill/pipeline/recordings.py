@@ -1,130 +1,152 @@
-"""The neural stage: every per-area analysis of each configured recording, as tables in a
-cache entry (run in this process)."""
+"""Recorded areas: the per-area analyses of each configured recording as tasks on the
+study's executor, their tables (with summaries) gathered in one cache entry per dataset, and
+the standalone report of one recording (``prunedistill neural report``)."""
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
+
+from ..analysis.summaries import summarise
 from ..config import StudyConfig, section_dict
-from .cache import Cache, stage_key
+from .cache import DATASET_RECORD, STIMULI_STORE, Cache, Entry, StageMissing, stage_key
 from .executors import run_with
-from .options import neural_options
-from .tasks import Task
+from .log import StageLog
+from .tasks import Task, read_tables
 
-if TYPE_CHECKING:
-    from .stages import StageLog
+AREA_SORT = ["layer_index", "unit"]
 
 
-def neural_tasks(config: StudyConfig, cache: Cache, stimuli: tuple[str, Path]
+@dataclass(frozen=True)
+class Recording:
+    """One recorded dataset of a study: its tables' entry and its description (areas in
+    order, neurons per area, synthetic or not)."""
+
+    name: str
+    path: str
+    entry: Entry
+    description: dict
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {p.stem: pd.read_parquet(p) for p in sorted(self.entry.path.glob("*.parquet"))}
+
+
+def neural_tasks(config: StudyConfig, cache: Cache, stimuli: Entry
                  ) -> dict[str, tuple[list[Task], dict]]:
     """Per dataset: one ID task (the phases need every area) and, per area, an information
-    and a decoding task, each with its own cache key; and a description of the dataset
-    (areas in order, neurons per area, synthetic or not)."""
-    from dataclasses import asdict
-
-    import numpy as np
-
+    and a decoding task, each with its own cache key; and a description of the dataset."""
     from ..models.registry import sha256_of
     from ..neural.io import load_responses
     from ..neural.schema import areas_in_order
 
-    analysis = asdict(neural_options(config))
-    analysis["decoding_sizes"] = list(analysis["decoding_sizes"])
-    information = section_dict(config.information)
-    stimulus_path = str(stimuli[1] / "stimuli.zarr")
+    neural, dimension = config.neural.options(), config.dimension.options()
+    information, decoding = config.information.options(), config.decoding.options()
+    stimulus_path = str(stimuli.path / STIMULI_STORE)
     out = {}
     for dataset in config.neural.datasets:
-        file_key = sha256_of(Path(dataset.path))
-        ds = load_responses(dataset.path)  # areas and sizes only; validated again in tasks
-        order = list(dataset.area_order or ds.attrs["area_order"])
-        ds.attrs["area_order"] = order
+        path = str(Path(dataset.path).resolve())
+        ds = load_responses(path)  # areas and sizes only; validated again in tasks
+        order = tuple(dataset.area_order or ds.attrs["area_order"])
+        ds.attrs["area_order"] = list(order)
         areas = areas_in_order(ds)
+        index = {a: i for i, a in enumerate(order)}
         smallest = min(int((ds["area"].values == a).sum()) for a in areas)
-        sizes = [int(s) for s in config.decoding.population_sizes if s <= smallest]
-        inputs = {"path": dataset.path, "stimuli": stimulus_path}
+        sizes = tuple(int(s) for s in decoding.population_sizes if s <= smallest)
         common = dict(network=dataset.name, weights="recorded", cache_root=str(cache.root),
-                      seed=config.seed, inputs=inputs)
-        base = dict(file=file_key, area_order=order, stimuli=stimuli[0], seed=config.seed)
-        options = {"analysis": analysis, "area_order": order}
-        tasks = [Task(kind="neural_dimension", layer="all", options=options,
+                      seed=config.seed, inputs={"path": path, "stimuli": stimulus_path},
+                      area_order=order)
+        base = dict(file=sha256_of(Path(path)), area_order=order, stimuli=stimuli.key,
+                    seed=config.seed, name=dataset.name)
+        options = {"neural": neural, "dimension": dimension}
+        tasks = [Task(kind="neural_dimension", layer="all", layer_index=-1, options=options,
                       key=stage_key("analyse_neural_dimension", **base, options=options),
                       cost=2.0, **common)]
         for area in areas:
             n = float(np.sum(ds["area"].values == area))
-            info_options = {"information": information, "area_order": order}
-            tasks.append(Task(kind="neural_information", layer=area, options=info_options,
+            info_options = {"information": information}
+            tasks.append(Task(kind="neural_information", layer=area, layer_index=index[area],
+                              options=info_options, cost=n / 100, **common,
                               key=stage_key("analyse_neural_information", **base, area=area,
-                                            options=info_options), cost=n / 100, **common))
-            if config.neural.decoding and sizes:
-                dec_options = {"analysis": analysis, "sizes": sizes, "area_order": order}
-                tasks.append(Task(kind="neural_decoding", layer=area, options=dec_options,
+                                            options=info_options)))
+            if neural.decoding and sizes:
+                dec_options = {"neural": neural, "decoding": decoding}
+                tasks.append(Task(kind="neural_decoding", layer=area, layer_index=index[area],
+                                  options=dec_options, sizes=sizes, cost=2.0, **common,
                                   key=stage_key("analyse_neural_decoding", **base, area=area,
-                                                options=dec_options), cost=2.0, **common))
+                                                options=dec_options, sizes=sizes)))
         description = {"name": dataset.name, "path": dataset.path,
-                       "synthetic": bool(ds.attrs.get("synthetic", 0)), "area_order": order,
+                       "synthetic": bool(ds.attrs.get("synthetic", 0)),
+                       "area_order": list(order),
                        "neurons": {a: int((ds["area"].values == a).sum()) for a in areas}}
         out[dataset.name] = (tasks, description)
     return out
 
 
-def _assemble(config: StudyConfig, tasks: list[Task]) -> dict:
-    """The dataset's tables from its task entries, with the per-area summaries."""
-    import pandas as pd
-
-    from ..neural.study import area_summaries
-
-    parts: dict[str, list] = {}
-    for task in tasks:
-        for path in sorted(task.path.glob("*.parquet")):
-            parts.setdefault(path.stem, []).append(pd.read_parquet(path))
-    tables = {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
-    for name in ("information_units", "invariance_units", "decoding_population"):
-        if name in tables:
-            tables[name] = tables[name].sort_values(
-                ["layer_index"] + (["unit"] if "unit" in tables[name] else []),
-                kind="stable").reset_index(drop=True)
-    tables.update(area_summaries(tables["information_units"], tables["invariance_units"],
-                                 alpha=config.information.alpha,
-                                 n_boot=config.comparison.bootstrap, seed=config.seed))
+def dataset_tables(config: StudyConfig, tasks: list[Task]) -> dict[str, pd.DataFrame]:
+    """A dataset's tables from its task entries, with the per-area summaries and phases."""
+    tables = read_tables(tasks, sort_by=AREA_SORT)
+    tables.update(summarise(tables, dimension_alpha=config.dimension.alpha,
+                            information_alpha=config.information.alpha,
+                            comparison=config.comparison.options(), seed=config.seed))
     return tables
 
 
-def stage_neural(config: StudyConfig, cache: Cache, log: StageLog,
-                 stimuli: tuple[str, Path], scheduler: str | None = None
-                 ) -> dict[str, tuple[str, Path]]:
+def stage_neural(config: StudyConfig, cache: Cache, log: StageLog, stimuli: Entry,
+                 scheduler: str | None = None) -> list[Recording]:
     """Per neural dataset: the per-area analyses as tasks on the study's executor, then
     their tables (with summaries) gathered in one cache entry."""
     if not config.neural.datasets:
-        return {}
+        return []
     started = time.perf_counter()
     per_dataset = neural_tasks(config, cache, stimuli)
     todo = [t for tasks, _ in per_dataset.values() for t in tasks
             if not cache.has(t.stage, t.key)]
     if todo and cache.read_only:
-        from .cache import StageMissing
-
         raise StageMissing(f"{len(todo)} neural analyses are not in the cache; run "
                            "`prunedistill analyse CONFIG` first.")
-    if todo and not log.quiet:
-        print(f"neural: {len(todo)} area analyses of {len(per_dataset)} dataset(s)...",
-              flush=True)
+    if todo:
+        log.say(f"neural: {len(todo)} area analyses of {len(per_dataset)} dataset(s)...")
     run_with(config.executor, todo, scheduler=scheduler)
-    entries = {}
+    recordings = []
     for dataset in config.neural.datasets:
         tasks, description = per_dataset[dataset.name]
         key = stage_key("neural", tasks=sorted(t.key for t in tasks),
                         comparison=section_dict(config.comparison),
-                        alpha=config.information.alpha)
+                        alpha=config.information.alpha, dimension_alpha=config.dimension.alpha)
         if not cache.has("neural", key):
-            tables = _assemble(config, tasks)
+            tables = dataset_tables(config, tasks)
             with cache.writing("neural", key, {"path": dataset.path}) as folder:
                 for name, table in tables.items():
                     table.to_parquet(folder / f"{name}.parquet", index=False)
-                (folder / "dataset.json").write_text(json.dumps(description))
-        entries[dataset.name] = (key, cache.path("neural", key))
-    log.done("neural", f"{len(entries)} datasets, {len(todo)} area analyses computed",
+                (folder / DATASET_RECORD).write_text(json.dumps(description))
+        recordings.append(Recording(dataset.name, dataset.path, cache.entry("neural", key),
+                                    description))
+    log.done("neural", f"{len(recordings)} datasets, {len(todo)} area analyses computed",
              started)
-    return entries
+    return recordings
+
+
+def report_recording(path, out, *, config: StudyConfig, stimuli, environment: dict) -> Path:
+    """Every per-area analysis of the recording at ``path`` (responses to ``stimuli``) and
+    its report, written to the folder ``out``; returns the page's path."""
+    from ..neural.io import load_responses
+    from ..neural.study import analyse_dataset
+    from ..report import write_report
+
+    ds = load_responses(path, stimuli=stimuli)
+    name = Path(path).stem
+    tables = analyse_dataset(ds, stimuli, name=name, neural=config.neural.options(),
+                             dimension=config.dimension.options(),
+                             information=config.information.options(),
+                             decoding=config.decoding.options(),
+                             comparison=config.comparison.options(), seed=config.seed)
+    synthetic = bool(ds.attrs.get("synthetic", 0))
+    title = f"prunedistill neural report: {name}" + (" (SYNTHETIC data)" if synthetic else "")
+    metadata = {"file": str(path), "synthetic": synthetic,
+                "config": config.model_dump(mode="json"), "environment": environment}
+    return write_report(tables, Path(out), montage=None, title=title, metadata=metadata)

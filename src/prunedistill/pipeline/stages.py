@@ -1,43 +1,40 @@
 """The study pipeline: stimuli -> networks -> extract (+ receptive fields) -> analyse ->
 report. Each stage output is a cache entry keyed by its config section and its inputs'
-keys, so a rerun skips what exists and an interrupted run resumes."""
+keys, so a rerun skips what exists and an interrupted run resumes. Stages return frozen
+records (:class:`~prunedistill.pipeline.cache.Entry`, :class:`ResolvedNetwork`,
+:class:`Extracted`); nothing is filled in later."""
 
 from __future__ import annotations
 
 import json
-import platform
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from ..analysis.tables import role_of
 from ..config import NetworkConfig, StudyConfig, section_dict
-from .cache import Cache, StageMissing, stage_key
+from .cache import (
+    ACTIVATIONS_STORE,
+    BARS_STORE,
+    ENERGY_MAPS,
+    NETWORK_RECORD,
+    POINTS_STORE,
+    STIMULI_STORE,
+    Cache,
+    Entry,
+    StageMissing,
+    plain,
+    stage_key,
+)
 from .executors import run_with
+from .log import StageLog, environment
 from .recordings import stage_neural
+from .report_stage import stage_report
 from .tasks import Task
 
 ORIENTATION_WAVELENGTH_DEG = 10.0
-
-
-class StageLog:
-    """One line per stage with its time; the times go into the run metadata."""
-
-    def __init__(self, quiet: bool = False):
-        self.quiet = quiet
-        self.timings: dict[str, float] = {}
-        self.lines: list[str] = []
-
-    def done(self, stage: str, summary: str, started: float) -> None:
-        seconds = time.perf_counter() - started
-        self.timings[stage] = self.timings.get(stage, 0.0) + seconds
-        line = f"[{stage}] {summary} ({seconds:.1f} s)"
-        self.lines.append(line)
-        if not self.quiet:
-            print(line, flush=True)
 
 
 @dataclass(frozen=True)
@@ -49,28 +46,38 @@ class Instance:
 
     @property
     def role(self) -> str:
-        return "untrained" if self.weights.startswith("untrained") else "trained"
-
-    @property
-    def label(self) -> str:
-        return f"{self.network.name} {self.weights}"
+        return role_of(self.weights)
 
 
-@dataclass
-class Resolved:
-    """What the stages produced for one instance."""
+@dataclass(frozen=True)
+class ResolvedNetwork:
+    """One instance with its weights identity, the layers to analyse and the network
+    record (``description``) written by the networks stage."""
 
     instance: Instance
     key: str
     identity: str
-    layers: list[str]
-    description: dict = field(default_factory=dict)
-    store: Path | None = None
-    store_key: str = ""
-    id_store: Path | None = None
-    id_store_key: str = ""
-    rf: Path | None = None
-    rf_key: str = ""
+    layers: tuple[str, ...]
+    description: dict = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """The extraction entries of one instance: activations of the study stimuli, of the
+    ID points when they are separate, and the receptive fields (when mapped)."""
+
+    network: ResolvedNetwork
+    store: Entry
+    id_store: Entry | None
+    rf: Entry | None
+
+    @property
+    def store_path(self) -> Path:
+        return self.store.path / ACTIVATIONS_STORE
+
+    @property
+    def id_store_path(self) -> Path | None:
+        return self.id_store.path / ACTIVATIONS_STORE if self.id_store else None
 
 
 def _folder_fingerprint(folder: str | None) -> list:
@@ -80,9 +87,14 @@ def _folder_fingerprint(folder: str | None) -> list:
                   for p in Path(folder).iterdir() if p.is_file())
 
 
-def stage_stimuli(config: StudyConfig, cache: Cache, log: StageLog) -> tuple[str, Path]:
-    """Render or load the study's stimuli; with the montage and orientation energy maps."""
-    from ..stimuli import load_folder, save_montage, save_stimuli, tafazoli
+def _cached(flag: bool) -> str:
+    return " (cached)" if flag else ""
+
+
+def stage_stimuli(config: StudyConfig, cache: Cache, log: StageLog) -> Entry:
+    """Render or load the study's stimuli, with their orientation energy maps (the entry
+    holds ``STIMULI_STORE`` and ``ENERGY_MAPS``)."""
+    from ..stimuli import load_folder, save_stimuli, tafazoli
     from ..stimuli.properties import orientation_energy
     from ..stimuli.sets import TAFAZOLI_OBJECTS
 
@@ -100,18 +112,16 @@ def stage_stimuli(config: StudyConfig, cache: Cache, log: StageLog) -> tuple[str
                     raise ValueError("stimuli.set is 'folder' but stimuli.folder is not set.")
                 stimuli = load_folder(s.folder, s.metadata, field_deg=s.field_deg,
                                       size=s.size if s.resize else None)
-            save_stimuli(stimuli, folder / "stimuli.zarr")
-            save_montage(stimuli, folder / "montage.png")
-            np.save(folder / "energy.npy", orientation_energy(
+            save_stimuli(stimuli, folder / STIMULI_STORE)
+            np.save(folder / ENERGY_MAPS, orientation_energy(
                 stimuli["images"].values, stimuli.attrs["deg_per_pixel"],
                 ORIENTATION_WAVELENGTH_DEG))
-    path = cache.path("stimuli", key)
-    log.done("stimuli", f"{s.set} at {s.size} px{' (cached)' if cached else ''}", started)
-    return key, path
+    log.done("stimuli", f"{s.set} at {s.size} px{_cached(cached)}", started)
+    return cache.entry("stimuli", key)
 
 
-def stage_bars(config: StudyConfig, cache: Cache, log: StageLog) -> tuple[str, Path]:
-    """The RF-mapping bars on the study's image grid."""
+def stage_bars(config: StudyConfig, cache: Cache, log: StageLog) -> Entry:
+    """The RF-mapping bars on the study's image grid (``bars.zarr``)."""
     from ..stimuli import bars, save_stimuli
 
     started = time.perf_counter()
@@ -120,13 +130,13 @@ def stage_bars(config: StudyConfig, cache: Cache, log: StageLog) -> tuple[str, P
     cached = cache.has("bars", key)
     if not cached:
         with cache.writing("bars", key) as folder:
-            save_stimuli(bars(s.size, field_deg=s.field_deg), folder / "bars.zarr")
-    log.done("bars", f"RF-mapping bars at {s.size} px{' (cached)' if cached else ''}", started)
-    return key, cache.path("bars", key) / "bars.zarr"
+            save_stimuli(bars(s.size, field_deg=s.field_deg), folder / BARS_STORE)
+    log.done("bars", f"RF-mapping bars at {s.size} px{_cached(cached)}", started)
+    return cache.entry("bars", key)
 
 
-def stage_id_points(config: StudyConfig, cache: Cache, log: StageLog) -> tuple[str, Path]:
-    """Held-out renders of the training stream, the points of the ID when
+def stage_id_points(config: StudyConfig, cache: Cache, log: StageLog) -> Entry:
+    """Held-out renders of the training stream (``points.zarr``), the points of the ID when
     ``dimension.points`` is 'training'."""
     from ..stimuli import Camera, TrainingStream, save_stimuli
 
@@ -139,10 +149,10 @@ def stage_id_points(config: StudyConfig, cache: Cache, log: StageLog) -> tuple[s
         with cache.writing("id_points", key) as folder:
             stream = TrainingStream(camera=Camera(s.size, s.field_deg, s.supersample),
                                     seed=config.seed, epoch_images=d.n_points)
-            save_stimuli(stream.as_dataset(0, stream=1), folder / "points.zarr")
-    log.done("id_points", f"{d.n_points} held-out training-stream renders"
-             f"{' (cached)' if cached else ''}", started)
-    return key, cache.path("id_points", key) / "points.zarr"
+            save_stimuli(stream.as_dataset(0, stream=1), folder / POINTS_STORE)
+    log.done("id_points", f"{d.n_points} held-out training-stream renders{_cached(cached)}",
+             started)
+    return cache.entry("id_points", key)
 
 
 class _Models:
@@ -160,8 +170,8 @@ class _Models:
         return self._loaded[key]
 
 
-def stage_networks(config: StudyConfig, cache: Cache, log: StageLog, models: _Models,
-                   image_size: int) -> list[Resolved]:
+def stage_networks(config: StudyConfig, cache: Cache, log: StageLog, models: _Models
+                   ) -> list[ResolvedNetwork]:
     """Resolve every (network, weights): weights identity, and the layers to analyse."""
     import torch
 
@@ -169,6 +179,7 @@ def stage_networks(config: StudyConfig, cache: Cache, log: StageLog, models: _Mo
     from ..models import weights_identity
 
     started = time.perf_counter()
+    image_size = config.stimuli.size
     resolved = []
     for network in config.networks:
         for weights in network.weight_specs:
@@ -181,28 +192,27 @@ def stage_networks(config: StudyConfig, cache: Cache, log: StageLog, models: _Mo
                 size = image_size if model.preprocessing.input_size is None else None
                 infos = resolve_layers(model, network.layers, list_layers(model, size))
                 with cache.writing("networks", key) as folder:
-                    (folder / "network.json").write_text(json.dumps(
+                    (folder / NETWORK_RECORD).write_text(json.dumps(
                         {**model.describe(), "weights_spec": weights,
                          "layers": [i.name for i in infos],
                          "units": {i.name: i.n_units for i in infos}}, indent=1))
-            record = json.loads((cache.path("networks", key) / "network.json").read_text())
-            resolved.append(Resolved(instance, key, identity, record["layers"], record))
+            record = json.loads((cache.path("networks", key) / NETWORK_RECORD).read_text())
+            resolved.append(ResolvedNetwork(instance, key, identity, tuple(record["layers"]),
+                                            record))
     log.done("networks", f"{len(resolved)} network instances", started)
     return resolved
 
 
-def _bar_fits(model, layers: list[str], subsets: dict, bars_path: Path, batch_size: int,
+def _bar_fits(model, layers, subsets: dict, bars_path: Path, batch_size: int,
               device: str | None) -> dict:
     """Gaussian fits of every subset unit's bar response map, per layer."""
-    from dataclasses import asdict
-
     from ..activations import LayerTap, resolve_device, resolve_layers
-    from ..receptive_fields import bar_response_maps, fit_gaussian
+    from ..analysis.receptive_fields import bar_response_maps, fit_gaussian
     from ..stimuli import load_stimuli
 
     bars = load_stimuli(bars_path)
     images = bars["images"].values
-    tap = LayerTap(model, resolve_layers(model, layers), resolve_device(device))
+    tap = LayerTap(model, resolve_layers(model, list(layers)), resolve_device(device))
     responses = {layer: [] for layer in layers}
     try:
         for start in range(0, len(images), batch_size):
@@ -217,111 +227,143 @@ def _bar_fits(model, layers: list[str], subsets: dict, bars_path: Path, batch_si
     return fits
 
 
-def stage_extract(config: StudyConfig, cache: Cache, log: StageLog, models: _Models,
-                  resolved: list[Resolved], stimuli: tuple[str, Path],
-                  id_points: tuple[str, Path] | None, bars: tuple[str, Path] | None) -> None:
-    """Per instance: activations (unit subset + exact Gram) of the study stimuli, of the ID
-    points when separate, and the units' receptive fields."""
-    from ..activations import ActivationStore, extract_to_store
+def _extract_entry(cache: Cache, stage: str, key: str, model_of, images_path: Path,
+                   layers, config: StudyConfig, subset_size: int, log: StageLog) -> bool:
+    """Write the activation store of one instance for one image set unless cached;
+    returns whether it was computed."""
+    from ..activations import extract_to_store
     from ..stimuli import load_stimuli
 
+    if cache.has(stage, key):
+        return False
+    e = config.extraction
+    with cache.writing(stage, key) as folder:
+        extract_to_store(model_of(), load_stimuli(images_path), list(layers),
+                         folder / ACTIVATIONS_STORE, batch_size=e.batch_size, device=e.device,
+                         subset_size=subset_size, seed=config.seed, keep_full=False,
+                         progress=not log.quiet)
+    return True
+
+
+def _receptive_fields(config: StudyConfig, cache: Cache, model_of, r: ResolvedNetwork,
+                      store: Entry, stimuli: Entry, bars: Entry | None) -> tuple[Entry, bool]:
+    """The RF entry of one instance (one ``LAYER.npz`` per layer: Gaussian fits of the bar
+    maps, or gradient maps) and whether it was computed."""
+    from ..activations import ActivationStore, resolve_device
+    from ..analysis.receptive_fields import gradient_rf_maps
+    from ..stimuli import load_stimuli
+
+    method = config.information.receptive_fields
+    key = stage_key("receptive_fields", store=store.key, method=method,
+                    bars=bars.key if bars else None)
+    if cache.has("receptive_fields", key):
+        return cache.entry("receptive_fields", key), False
+    activations = ActivationStore(store.path / ACTIVATIONS_STORE)
+    subsets = {layer: activations.subset_units(layer) for layer in r.layers}
+    model, e = model_of(), config.extraction
+    with cache.writing("receptive_fields", key) as folder:
+        if method == "bars":
+            fits = _bar_fits(model, r.layers, subsets, bars.path / BARS_STORE, e.batch_size,
+                             e.device)
+            for layer, fit in fits.items():
+                np.savez(folder / f"{layer}.npz", **fit)
+        else:
+            images = load_stimuli(stimuli.path / STIMULI_STORE)["images"].values
+            for layer in r.layers:
+                maps = gradient_rf_maps(model, layer, subsets[layer], images,
+                                        device=resolve_device(e.device))
+                np.savez(folder / f"{layer}.npz", maps=maps.astype(np.float32))
+    return cache.entry("receptive_fields", key), True
+
+
+def stage_extract(config: StudyConfig, cache: Cache, log: StageLog, models: _Models,
+                  resolved: list[ResolvedNetwork], stimuli: Entry, id_points: Entry | None,
+                  bars: Entry | None) -> list[Extracted]:
+    """Per instance: activations (unit subset + exact Gram) of the study stimuli, of the ID
+    points when separate, and the units' receptive fields."""
     started = time.perf_counter()
     e, info = config.extraction, config.information
-    n_new = 0
+    n_new, extracted = 0, []
     for r in resolved:
-        r.store_key = stage_key("extract", network=r.key, stimuli=stimuli[0],
-                                batch_size=e.batch_size, units=info.units_per_layer,
-                                seed=config.seed)
-        if not cache.has("extract", r.store_key):
-            n_new += 1
-            with cache.writing("extract", r.store_key) as folder:
-                extract_to_store(models.get(r.instance), load_stimuli(stimuli[1] / "stimuli.zarr"),
-                                 r.layers, folder / "activations.zarr", batch_size=e.batch_size,
-                                 device=e.device, subset_size=info.units_per_layer,
-                                 seed=config.seed, keep_full=False, progress=not log.quiet)
-        r.store = cache.path("extract", r.store_key) / "activations.zarr"
-        if id_points is not None:
-            r.id_store_key = stage_key("extract_id", network=r.key, points=id_points[0],
-                                       batch_size=e.batch_size)
-            if not cache.has("extract_id", r.id_store_key):
-                n_new += 1
-                with cache.writing("extract_id", r.id_store_key) as folder:
-                    extract_to_store(models.get(r.instance), load_stimuli(id_points[1]),
-                                     r.layers, folder / "activations.zarr",
-                                     batch_size=e.batch_size, device=e.device, subset_size=0,
-                                     keep_full=False, progress=not log.quiet)
-            r.id_store = cache.path("extract_id", r.id_store_key) / "activations.zarr"
-        if info.receptive_fields == "full_field":
-            continue
-        r.rf_key = stage_key("receptive_fields", store=r.store_key, method=info.receptive_fields,
-                             bars=bars[0] if bars else None)
-        if not cache.has("receptive_fields", r.rf_key):
-            n_new += 1
-            store = ActivationStore(r.store)
-            subsets = {layer: store.subset_units(layer) for layer in r.layers}
-            model = models.get(r.instance)
-            with cache.writing("receptive_fields", r.rf_key) as folder:
-                if info.receptive_fields == "bars":
-                    fits = _bar_fits(model, r.layers, subsets, bars[1], e.batch_size, e.device)
-                    for layer, fit in fits.items():
-                        np.savez(folder / f"{layer}.npz", **fit)
-                else:
-                    from ..activations import resolve_device
-                    from ..receptive_fields import gradient_rf_maps
+        def model_of(instance=r.instance):
+            return models.get(instance)
 
-                    images = load_stimuli(stimuli[1] / "stimuli.zarr")["images"].values
-                    for layer in r.layers:
-                        maps = gradient_rf_maps(model, layer, subsets[layer], images,
-                                                device=resolve_device(e.device))
-                        np.savez(folder / f"{layer}.npz", maps=maps.astype(np.float32))
-        r.rf = cache.path("receptive_fields", r.rf_key)
+        store_key = stage_key("extract", network=r.key, stimuli=stimuli.key,
+                              batch_size=e.batch_size, units=info.units_per_layer,
+                              seed=config.seed)
+        n_new += _extract_entry(cache, "extract", store_key, model_of,
+                                stimuli.path / STIMULI_STORE, r.layers, config,
+                                info.units_per_layer, log)
+        id_store = None
+        if id_points is not None:
+            id_key = stage_key("extract_id", network=r.key, points=id_points.key,
+                               batch_size=e.batch_size)
+            n_new += _extract_entry(cache, "extract_id", id_key, model_of,
+                                    id_points.path / POINTS_STORE, r.layers, config, 0, log)
+            id_store = cache.entry("extract_id", id_key)
+        store = cache.entry("extract", store_key)
+        rf = None
+        if info.receptive_fields != "full_field":
+            rf, computed = _receptive_fields(config, cache, model_of, r, store, stimuli, bars)
+            n_new += computed
+        extracted.append(Extracted(r, store, id_store, rf))
     log.done("extract", f"{len(resolved)} instances, {n_new} new entries "
              f"(activations, receptive fields)", started)
+    return extracted
 
 
-def build_tasks(config: StudyConfig, cache: Cache, resolved: list[Resolved],
-                stimuli: tuple[str, Path]) -> list[Task]:
+def build_tasks(config: StudyConfig, cache: Cache, extracted: list[Extracted],
+                stimuli: Entry) -> list[Task]:
     """One task per (instance, layer, analysis kind), each with its own cache key."""
     from ..activations import ActivationStore
 
+    dimension = config.dimension.options()
+    information = config.information.options()
+    decoding = config.decoding.options()
+    # alpha only enters the phases (a summary), so changing it recomputes no ID
+    dimension_key = {k: v for k, v in plain(dimension).items() if k != "alpha"}
+    stimuli_zarr = str(stimuli.path / STIMULI_STORE)
     tasks = []
-    dimension = section_dict(config.dimension)
-    dimension.pop("alpha")  # used by the phases in the report, not by the estimates
-    information = section_dict(config.information)
-    decoding = section_dict(config.decoding)
-    root = str(cache.root)
-    for r in resolved:
-        store = ActivationStore(r.store)
-        for layer in r.layers:
+    for x in extracted:
+        store = ActivationStore(x.store_path)
+        for index, layer in enumerate(x.network.layers):
             n_units = len(store.subset_units(layer))
-            common = dict(network=r.instance.network.name, weights=r.instance.weights,
-                          layer=layer, cache_root=root, seed=config.seed)
-            id_key = r.id_store_key or r.store_key
-            tasks.append(Task(kind="dimension", key=stage_key(
-                "analyse_dimension", store=id_key, layer=layer, options=dimension,
-                seed=config.seed), inputs={"store": str(r.store),
-                                           "id_store": str(r.id_store) if r.id_store else ""},
-                options=dimension, cost=1.0, **common))
-            options = {**information, "n_units": n_units}
-            tasks.append(Task(kind="information", key=stage_key(
-                "analyse_information", store=r.store_key, rf=r.rf_key, stimuli=stimuli[0],
-                layer=layer, options=options, seed=config.seed),
-                inputs={"store": str(r.store), "stimuli": str(stimuli[1] / "stimuli.zarr"),
-                        "energy": str(stimuli[1] / "energy.npy"),
-                        "rf": str(r.rf) if r.rf else ""},
-                options=options, cost=3.0 * n_units / 500, **common))
-            if config.decoding.enabled:
-                tasks.append(Task(kind="decoding", key=stage_key(
-                    "analyse_decoding", store=r.store_key, stimuli=stimuli[0], layer=layer,
-                    options=decoding, seed=config.seed),
-                    inputs={"store": str(r.store),
-                            "stimuli": str(stimuli[1] / "stimuli.zarr")},
-                    options=decoding, cost=2.0, **common))
+            common = dict(network=x.network.instance.network.name,
+                          weights=x.network.instance.weights, layer=layer, layer_index=index,
+                          cache_root=str(cache.root), seed=config.seed)
+            id_store = x.id_store or x.store
+            # the identity is in every key: entries hold tables with the identity columns
+            ident = {k: common[k] for k in ("network", "weights", "layer", "layer_index")}
+            tasks.append(Task(
+                kind="dimension", key=stage_key("analyse_dimension", store=id_store.key,
+                                                options=dimension_key, seed=config.seed,
+                                                **ident),
+                inputs={"store": str(x.store_path),
+                        "id_store": str(x.id_store_path) if x.id_store else ""},
+                options={"dimension": dimension}, cost=1.0, **common))
+            tasks.append(Task(
+                kind="information", key=stage_key(
+                    "analyse_information", store=x.store.key, rf=x.rf.key if x.rf else "",
+                    stimuli=stimuli.key, options=information, n_units=n_units,
+                    seed=config.seed, **ident),
+                inputs={"store": str(x.store_path), "stimuli": stimuli_zarr,
+                        "energy": str(stimuli.path / ENERGY_MAPS),
+                        "rf": str(x.rf.path) if x.rf else ""},
+                options={"information": information}, n_units=n_units,
+                cost=3.0 * n_units / 500, **common))
+            if decoding.enabled:
+                tasks.append(Task(
+                    kind="decoding", key=stage_key(
+                        "analyse_decoding", store=x.store.key, stimuli=stimuli.key,
+                        options=decoding, seed=config.seed, **ident),
+                    inputs={"store": str(x.store_path), "stimuli": stimuli_zarr},
+                    options={"decoding": decoding}, cost=2.0, **common))
     return tasks
 
 
 def stage_analyse(config: StudyConfig, cache: Cache, log: StageLog, tasks: list[Task],
                   scheduler: str | None = None) -> None:
+    """Run every analysis task not yet in the cache, where the executor section says."""
     started = time.perf_counter()
     todo = [t for t in tasks if not cache.has(t.stage, t.key)]
     if todo and cache.read_only:
@@ -342,21 +384,7 @@ def stage_analyse(config: StudyConfig, cache: Cache, log: StageLog, tasks: list[
     log.done("analyse", f"{len(tasks)} analyses, {len(todo)} computed {where}", started)
 
 
-def environment() -> dict:
-    import torch
-
-    packages = {}
-    for name in ("numpy", "scipy", "torch", "torchvision", "xarray", "zarr", "pandas",
-                 "scikit-learn", "pybullet", "matplotlib", "pydantic"):
-        try:
-            from importlib.metadata import version
-
-            packages[name] = version(name)
-        except Exception:  # an optional package that is absent
-            packages[name] = None
-    return {"prunedistill": __version__, "python": sys.version.split()[0],
-            "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
-            "packages": packages}
+UNTIL = ("extract", "analyse", "report")
 
 
 def run_study(config: StudyConfig, *, quiet: bool = False, scheduler: str | None = None,
@@ -365,31 +393,28 @@ def run_study(config: StudyConfig, *, quiet: bool = False, scheduler: str | None
     folder (the report is in ``OUTPUT/report``). ``report_only``: build the report from
     analyses already in the cache, and fail naming the first missing stage otherwise.
     ``scheduler``: a Dask scheduler address (or ``distributed.Client``) for the analyses."""
-    from ..report import stage_report
-
-    if until not in ("extract", "analyse", "report"):
-        raise ValueError(f"until must be extract, analyse or report; got {until!r}.")
+    if until not in UNTIL:
+        raise ValueError(f"until must be one of {UNTIL}; got {until!r}.")
     output = Path(config.output)
-    cache = Cache(output / "cache", read_only=report_only, writable=("report",))
+    cache = Cache(output.resolve() / "cache", read_only=report_only, writable=("report",))
     log = StageLog(quiet)
     total = time.perf_counter()
     models = _Models()
     stimuli = stage_stimuli(config, cache, log)
-    id_points = stage_id_points(config, cache, log) if config.dimension.points == "training" \
-        else None
-    bars = stage_bars(config, cache, log) if config.information.receptive_fields == "bars" \
-        else None
-    resolved = stage_networks(config, cache, log, models, config.stimuli.size)
-    stage_extract(config, cache, log, models, resolved, stimuli, id_points, bars)
+    id_points = stage_id_points(config, cache, log) \
+        if config.dimension.points == "training" else None
+    bars = stage_bars(config, cache, log) \
+        if config.information.receptive_fields == "bars" else None
+    resolved = stage_networks(config, cache, log, models)
+    extracted = stage_extract(config, cache, log, models, resolved, stimuli, id_points, bars)
     if until == "extract":
         return output
-    tasks = build_tasks(config, cache, resolved, stimuli)
+    tasks = build_tasks(config, cache, extracted, stimuli)
     stage_analyse(config, cache, log, tasks, scheduler)
-    neural = stage_neural(config, cache, log, stimuli, scheduler)  # recorded areas, if any
+    recorded = stage_neural(config, cache, log, stimuli, scheduler)  # recorded areas, if any
     if until == "analyse":
         return output
-    stage_report(config, cache, log, resolved, tasks, stimuli, environment(), neural)
-    if not quiet:
-        print(f"done in {time.perf_counter() - total:.1f} s -> "
-              f"{output / 'report' / 'report.html'}")
+    stage_report(config, cache, log, extracted, tasks, stimuli, recorded, environment())
+    log.say(f"done in {time.perf_counter() - total:.1f} s -> "
+            f"{output / 'report' / 'report.html'}")
     return output

@@ -1,23 +1,57 @@
-"""The report page: one self-contained HTML file next to its figures and tables."""
+"""The report page: one self-contained HTML file next to its figures and tables.
+
+Sections come in a fixed order, headline first; each holds the registered figures of its
+section (:data:`prunedistill.report.figures.FIGURES`) and links to the tables behind them.
+"""
 
 from __future__ import annotations
 
 import html
 import json
 
+import numpy as np
 import pandas as pd
 
+from .figures import FIGURES, short_name
+from .headline import headline, negative_note
+
 STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto;
-       color: #222; line-height: 1.45; }
-h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 1.5em auto;
+       padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 1.8em; }
+h3 { margin-bottom: 0.2em; }
 img { max-width: 100%; border: 1px solid #eee; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
-td, th { border: 1px solid #ddd; padding: 3px 7px; text-align: right; }
-th { background: #f3f3f3; } .yes { background: #d9f0d3; font-weight: bold; }
-.files { font-size: 0.85em; color: #555; } pre { background: #f7f7f7; padding: 1em;
-       overflow-x: auto; font-size: 0.8em; }
+table { border-collapse: collapse; font-size: 0.82em; margin: 0.6em 0; }
+td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: right; }
+th { background: #f3f3f3; } td.name { text-align: left; }
+.yes { background: #d9f0d3; font-weight: bold; } .no { color: #777; }
+.files, .note { font-size: 0.85em; color: #555; }
+details { margin: 0.5em 0; } summary { cursor: pointer; font-weight: bold; }
+pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.8em; }
+figcaption { font-size: 0.9em; color: #444; }
 """
+
+SECTIONS = (
+    ("dimension", "Intrinsic dimension"),
+    ("information", "Luminance, contrast and mid-level information"),
+    ("invariance", "View-invariant object information"),
+    ("decoding", "Invariant object decoding"),
+    ("verdicts", "Pruning and distillation"),
+    ("brain", "Brain vs network"),
+)
+SECTION_TABLES = {
+    "dimension": ["dimension", "dimension_resamples", "dimension_scale", "dimension_steps",
+                  "dimension_phases"],
+    "information": ["information_summary", "information_units"],
+    "invariance": ["invariance_summary", "invariance_units"],
+    "decoding": ["decoding_single_summary", "decoding_single_units", "decoding_population"],
+    "verdicts": ["verdicts", "comparison", "coupling"],
+    "brain": ["brain_vs_network", "similarity", "neural_datasets", "neural_dimension",
+              "neural_dimension_phases", "neural_information_units",
+              "neural_information_summary", "neural_decoding_population"],
+}
+VERDICT_GROUPS = (("pruning", (("I_L", "I(R;L)"), ("I_C", "I(R;C)"))),
+                  ("distillation", (("f_high_L", "f_high"), ("I_invariant", "I(R;O) inv."))))
 
 
 def _figure(name: str, caption: str) -> str:
@@ -26,23 +60,95 @@ def _figure(name: str, caption: str) -> str:
             f'(<a href="figures/{name}.svg">SVG</a>)</figcaption></figure>')
 
 
-def _tables_line(names: list[str]) -> str:
+def _tables_line(names: list[str], tables: dict) -> str:
+    present = [n for n in names if n in tables]
+    if not present:
+        return ""
     links = ", ".join(f'{n} (<a href="tables/{n}.csv">CSV</a>, '
-                      f'<a href="tables/{n}.parquet">Parquet</a>)' for n in names)
+                      f'<a href="tables/{n}.parquet">Parquet</a>)' for n in present)
     return f'<p class="files">Tables: {links}</p>'
 
 
-def _verdict_table(verdicts: pd.DataFrame) -> str:
+def _number(value) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) \
+        else f"{value:.3g}"
+
+
+def verdict_table(verdicts: pd.DataFrame) -> str:
+    """The verdicts with two header rows: each verdict, the differences (trained minus
+    untrained medians) and Holm p-values of the metrics behind it."""
     if verdicts.empty:
         return "<p>No network has both trained and untrained weights: no verdicts.</p>"
-    shown = verdicts.copy()
-    for column in shown.columns:
-        if shown[column].dtype == float:
-            shown[column] = shown[column].map(lambda v: f"{v:.3g}")
-    for column in ("pruning", "distillation"):
-        shown[column] = shown[column].map(lambda v: '<span class="yes">yes</span>' if v
-                                          else "no")
-    return shown.to_html(index=False, escape=False, border=0)
+    head1 = '<tr><th rowspan="2">network</th><th rowspan="2">layer</th>'
+    head2 = "<tr>"
+    for verdict, metrics in VERDICT_GROUPS:
+        head1 += f'<th colspan="{2 * len(metrics) + 1}">{verdict}</th>'
+        head2 += "<th>verdict</th>" + "".join(f"<th>&Delta; {label}</th><th>p (Holm)</th>"
+                                              for _, label in metrics)
+    rows = []
+    for r in verdicts.to_dict("records"):
+        cells = (f'<td class="name">{html.escape(str(r["network"]))}</td>'
+                 f'<td class="name">{html.escape(short_name(str(r["layer"])))}</td>')
+        for verdict, metrics in VERDICT_GROUPS:
+            cells += ('<td class="yes">yes</td>' if r[verdict] else '<td class="no">no</td>')
+            cells += "".join(f"<td>{_number(r[f'{m}_difference'])}</td>"
+                             f"<td>{_number(r[f'{m}_p_holm'])}</td>" for m, _ in metrics)
+        rows.append(f"<tr>{cells}</tr>")
+    return (f"<table>{head1}</tr>{head2}</tr>{''.join(rows)}</table>"
+            "<p class='note'>&Delta;: median of the trained network minus median of the "
+            "pooled untrained seeds (bits; f_high is a fraction). Pruning: I(R;L) and I(R;C) "
+            "both significantly lower; distillation: f_high and invariant information both "
+            "significantly higher (one-sided Mann-Whitney, Holm over layers).</p>")
+
+
+def _flatten(value, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        rows = []
+        for key, inner in value.items():
+            rows += _flatten(inner, f"{prefix}.{key}" if prefix else str(key))
+        return rows
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        rows = []
+        for i, inner in enumerate(value):
+            rows += _flatten(inner, f"{prefix}[{i}]")
+        return rows
+    return [(prefix, value if isinstance(value, str) else json.dumps(value, default=str))]
+
+
+def metadata_section(metadata: dict) -> str:
+    """Run metadata collapsed by topic, each topic a two-column table."""
+    parts = []
+    for topic, value in metadata.items():
+        rows = "".join(f'<tr><td class="name">{html.escape(k)}</td>'
+                       f'<td class="name">{html.escape(str(v))}</td></tr>'
+                       for k, v in _flatten(value, ""))
+        if isinstance(value, (dict, list)):
+            parts.append(f"<details><summary>{html.escape(str(topic))}</summary>"
+                         f"<table>{rows}</table></details>")
+        else:
+            parts.append(f"<p><b>{html.escape(str(topic))}</b>: "
+                         f"{html.escape(str(value))}</p>")
+    return "".join(parts) + '<p class="files">All of it: <a href="metadata.json">' \
+                            'metadata.json</a></p>'
+
+
+def _points_note(metadata: dict, tables: dict) -> str:
+    """Which images the ID of each layer was measured on (the profile depends on them)."""
+    dimension = metadata.get("config", {}).get("dimension", {})
+    points = tables["dimension"]["n_points"].max() if "n_points" in tables["dimension"] \
+        else None
+    if (tables["dimension"]["weights"] == "recorded").all():
+        where = "the recorded stimuli, one point per stimulus"
+    elif dimension.get("points") == "training":
+        where = (f"{dimension.get('n_points')} held-out renders of the training stream "
+                 "(random views of the embedded CNN's 50 training objects)")
+    elif dimension.get("points") == "stimuli":
+        where = "the study's stimuli"
+    else:
+        where = "the images named in the config"
+    counted = f", {int(points)} points after dropping duplicates" if points else ""
+    return (f"<p class='note'>Points of the ID: {where}{counted}. The ID profile depends on "
+            "the image set; compare profiles measured on the same points.</p>")
 
 
 def render(*, title: str, sections: list[tuple[str, str]]) -> str:
@@ -55,69 +161,32 @@ def render(*, title: str, sections: list[tuple[str, str]]) -> str:
             f"<ol>{toc}</ol>{body}</body></html>\n")
 
 
-def report_page(title: str, figures: dict[str, bool], tables: dict[str, pd.DataFrame],
-                metadata: dict, *, montage: bool = True) -> str:
-    """The page; ``figures`` says which figures were drawn."""
-    sections = []
-    if montage:
-        sections.append(("Stimuli", '<img src="figures/montage.png" alt="stimulus montage">'
-                         "<p>Objects in rows, views in columns.</p>"))
-    if figures.get("dimension_profile"):
-        phases = tables.get("dimension_phases", pd.DataFrame())
-        found = "none" if phases.empty else "; ".join(
-            f"{r.weights}: {r.start} &rarr; {r.peak} &rarr; {r.end}" for r in phases.itertuples())
-        content = (_figure("dimension_profile", "Intrinsic dimension vs layer, mean +- std "
-                           "over random 90 % subsets")
-                   + f"<p>Expansion-contraction phases found: {found}</p>"
-                   + _tables_line(["dimension", "dimension_resamples", "dimension_steps",
-                                   "dimension_phases"]))
-        sections.append(("Intrinsic dimension", content))
-    if figures.get("dimension_scale"):
-        sections.append(("Scale analysis", _figure(
-            "dimension_scale", "TwoNN ID vs number of points per block")
-            + _tables_line(["dimension_scale"])))
-    if figures.get("information_decomposition"):
-        sections.append(("Luminance and luminance-independent information", _figure(
-            "information_decomposition", "I(R;S) split into I(R;L) and I(R;S'|L); f_high")
-            + _tables_line(["information_summary", "information_units"])))
-    if figures.get("low_mid_information"):
-        sections.append(("Contrast and mid-level information", _figure(
-            "low_mid_information", "Median information about contrast and mid-level "
-            "variables")))
-    if figures.get("invariance"):
-        sections.append(("View-invariant object information", _figure(
-            "invariance", "Invariant information vs luminosity-ratio threshold")
-            + _tables_line(["invariance_summary", "invariance_units"])))
-    if figures.get("decoding"):
-        sections.append(("Invariant object decoding", _figure(
-            "decoding", "Single-unit and population decoding of object pairs")
-            + _tables_line(["decoding_single_summary", "decoding_single_units",
-                            "decoding_population"])))
-    if "verdicts" in tables:
-        verdict_html = _verdict_table(tables["verdicts"])
-        if figures.get("coupling"):
-            verdict_html += _figure("coupling", "ID change vs low-level information change")
-        sections.append(("Pruning and distillation", verdict_html
-                         + "<p>Pruning: median I(R;L) and I(R;C) both lower in the trained "
-                         "network; distillation: f_high and invariant information both higher "
-                         "(one-sided Mann-Whitney, Holm over layers).</p>"
-                         + _tables_line(["verdicts", "comparison", "coupling"])))
-    if figures.get("brain_vs_network"):
-        content = _figure("brain_vs_network", "Areas and layers on a shared relative-depth "
-                          "axis") + ("<p>ID is compared at equal numbers of points only when "
-                                     "the network IDs use the recorded stimuli "
-                                     "(<code>dimension.points: stimuli</code>); with the "
-                                     "training-stream points, compare the shapes of the "
-                                     "profiles, not their values.</p>")
-        if figures.get("similarity"):
-            content += _figure("similarity", "Layer-to-area similarity: linear CKA and RSA")
-        synthetic = tables.get("neural_datasets", pd.DataFrame())
-        if len(synthetic) and synthetic["synthetic"].any():
-            content = ("<p><b>Synthetic data:</b> at least one neural dataset was made by the "
-                       "prunedistill simulator.</p>" + content)
-        sections.append(("Brain vs network", content + _tables_line(
-            ["brain_vs_network", "similarity", "neural_dimension", "neural_information_units",
-             "neural_information_summary", "neural_decoding_population"])))
-    sections.append(("Run metadata", "<pre>" + html.escape(json.dumps(
-        metadata, indent=1, default=str)) + "</pre>"))
+def report_page(title: str, drawn: set[str], tables: dict[str, pd.DataFrame],
+                metadata: dict, *, montage_caption: str | None) -> str:
+    """The page; ``drawn`` names the figures that were drawn."""
+    alpha = metadata.get("config", {}).get("comparison", {}).get("alpha")
+    sections = [("Findings", headline(tables, alpha=alpha))]
+    if montage_caption:
+        sections.append(("Stimuli", _figure("montage", montage_caption)))
+    for key, head in SECTIONS:
+        content = "".join(_figure(f.name, f.caption) for f in FIGURES
+                          if f.section == key and f.name in drawn)
+        if key == "dimension" and "dimension_profile" in drawn:
+            content += _points_note(metadata, tables)
+        if key == "information" and content:
+            content += negative_note(tables)
+        if key == "verdicts" and "verdicts" in tables:
+            content = verdict_table(tables["verdicts"]) + content
+        if key == "brain" and content:
+            content = ("<p>ID is compared at equal numbers of points only when the network "
+                       "IDs use the recorded stimuli (<code>dimension.points: stimuli</code>); "
+                       "with the training-stream points, compare the shapes of the profiles, "
+                       "not their values.</p>") + content
+            recorded = tables.get("neural_datasets", pd.DataFrame())
+            if len(recorded) and recorded["synthetic"].any():
+                content = ("<p><b>Synthetic data:</b> at least one neural dataset was made "
+                           "by the prunedistill simulator.</p>") + content
+        if content:
+            sections.append((head, content + _tables_line(SECTION_TABLES[key], tables)))
+    sections.append(("Run metadata", metadata_section(metadata)))
     return render(title=title, sections=sections)

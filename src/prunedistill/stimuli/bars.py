@@ -1,4 +1,5 @@
-"""Receptive-field mapping stimuli: white bars drifting over a grid of cells (SCIENCE.md 4).
+"""Receptive-field mapping stimuli: white bars drifting over a grid of cells (docs/science.md,
+section 4).
 
 The rat protocol: 10-deg bars at 4 orientations, drifting over a 6 x 11 grid of 10-deg cells.
 A network sees still frames, so each drift is sampled as ``phases`` frames in which the bar's

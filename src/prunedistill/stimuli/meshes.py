@@ -8,7 +8,7 @@ A mesh is referred to by a short name: one of the natural objects below (``"bunn
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -91,14 +91,15 @@ def _resolve(name: str) -> tuple[Path, tuple[float, float, float]]:
         index_text = name.split(":", 1)[1]
         if index_text.isdigit() and 0 <= int(index_text) < N_PROCEDURAL:
             index = int(index_text)
-            return data_path() / "random_urdfs" / f"{index:03d}" / f"{index:03d}.obj", PROCEDURAL_POSE_DEG
+            mesh = data_path() / "random_urdfs" / f"{index:03d}" / f"{index:03d}.obj"
+            return mesh, PROCEDURAL_POSE_DEG
     raise ValueError(
         f"unknown mesh {name!r}. Valid names: {', '.join(NATURAL_MESHES)}, or "
         f"procedural:<index> with index 0..{N_PROCEDURAL - 1}."
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_mesh(name: str) -> Mesh:
     """Resolve a mesh name, read its vertices and compute its normalisation."""
     path, pose_deg = _resolve(name)

@@ -2,7 +2,7 @@
 
 Global (per stimulus): luminance, RMS contrast, object centroid and area, plus the
 transformation parameters. Per stimulus and RF map (any non-negative 2D weight map on the
-image grid): RF luminance and RF contrast (SCIENCE.md section 4) and orientation energy from a
+image grid): RF luminance and RF contrast (docs/science.md, section 4) and orientation energy from a
 small quadrature Gabor bank. All functions are vectorised over stimuli and RF maps.
 
 Shapes: ``images (stimuli, y, x)`` in 0..1; ``rf_maps (units, y, x)``; results

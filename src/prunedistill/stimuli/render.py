@@ -129,7 +129,7 @@ class Renderer:
         self._client = pybullet.connect(pybullet.DIRECT)
         self._shapes: dict[str, int] = {}
 
-    def __enter__(self) -> "Renderer":
+    def __enter__(self) -> Renderer:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,14 +1,14 @@
 """Stimulus sets as xarray Datasets ``images[stimulus, y, x]`` (float32, 0..1).
 
-``tafazoli``: the 10 objects x 38 views of the rat experiments (SCIENCE.md section 2);
+``tafazoli``: the 10 objects x 38 views of the rat experiments (docs/science.md, section 2);
 ``render_set``: any objects under any views. Stimuli are ordered object-major
 (``stimulus = object_index * n_views + view``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Sequence
 
 import numpy as np
 import xarray as xr
@@ -16,7 +16,7 @@ import xarray as xr
 from .meshes import load_mesh
 from .render import Camera, Renderer, View
 
-# Six natural meshes and four procedural ones (SCIENCE.md: 6 real-world, 4 artificial).
+# Six natural meshes and four procedural ones (docs/science.md: 6 real-world, 4 artificial).
 TAFAZOLI_OBJECTS = (
     "bunny", "duck", "teddy", "mug", "lego", "lamp",
     "procedural:6", "procedural:9", "procedural:18", "procedural:36",
@@ -117,7 +117,7 @@ def stimulus_dataset(images: np.ndarray, *, objects, object_index, view, transfo
 def tafazoli(size: int = 128, objects: Sequence[str] = TAFAZOLI_OBJECTS, *,
              field_deg: float = 120.0, supersample: int = 2,
              progress: bool = False) -> xr.Dataset:
-    """The reference set: 10 objects x 38 views = 380 stimuli (SCIENCE.md section 2)."""
+    """The reference set: 10 objects x 38 views = 380 stimuli (docs/science.md, section 2)."""
     if len(objects) < 2:
         raise ValueError(f"the tafazoli set needs at least 2 objects; got {len(objects)}.")
     camera = Camera(size=size, field_deg=field_deg, supersample=supersample)
@@ -158,3 +158,22 @@ def select_19_views(stimuli: xr.Dataset, rf_azimuth_deg: float = 15.0) -> xr.Dat
     keep = ((transformation == "position") & np.isin(position, list(positions))) | (
         (transformation != "position") & (position == nearer))
     return stimuli.isel(stimulus=np.flatnonzero(keep))
+
+
+GENERALISATION_TRAIN_POSITION_DEG = 15.0
+
+
+def decoding_labels(stimuli: xr.Dataset) -> tuple[np.ndarray, np.ndarray, int]:
+    """Object codes ``(stimuli,)``, view codes ``(stimuli,)`` and the view that
+    generalisation decoders train on: the default view (default pose and size) at the
+    +15 deg position for the tafazoli set, else view 0 (docs/science.md, section 5)."""
+    objects = np.unique(stimuli["object"].values.astype(str), return_inverse=True)[1]
+    views = np.unique(stimuli["view"].values.astype(str), return_inverse=True)[1]
+    train_view = 0
+    if "transformation" in stimuli.coords:
+        default = ((stimuli["transformation"].values == "position")
+                   & np.isclose(stimuli["position_deg"].values,
+                                GENERALISATION_TRAIN_POSITION_DEG))
+        if default.any():
+            train_view = int(views[np.flatnonzero(default)[0]])
+    return objects, views, train_view

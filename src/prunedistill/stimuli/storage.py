@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
+
+from .._io import atomic_path
 
 
 def save_stimuli(stimuli: xr.Dataset, path) -> Path:
     """Write ``stimuli`` to a zarr store at ``path``, atomically (a failed write leaves
     nothing at ``path``; an existing store is replaced only once the new one is complete)."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
+    with atomic_path(path) as tmp:
         stimuli.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 
@@ -73,7 +65,6 @@ def save_montage(stimuli: xr.Dataset, path, **kwargs) -> Path:
 
     path = Path(path)
     pixels = np.round(np.clip(montage(stimuli, **kwargs), 0, 1) * 255).astype(np.uint8)
-    tmp = path.with_name(path.name + ".partial.png")
-    Image.fromarray(pixels).save(tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(pixels).save(tmp, format="PNG")
     return path

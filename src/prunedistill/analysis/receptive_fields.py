@@ -1,6 +1,6 @@
 """Receptive fields of units: bar mapping with a 2D Gaussian fit, or input gradients.
 
-Bar mapping follows the rat protocol (SCIENCE.md section 4): each unit's responses to the
+Bar mapping follows the rat protocol (docs/science.md, section 4): each unit's responses to the
 ``bars`` stimuli are averaged over orientations and bar frames into a map on the cell grid,
 and a 2D Gaussian (axis-aligned, with offset) is fitted to every map at once by vectorised
 Levenberg-Marquardt. Fits with R^2 <= 0.5 are flagged, never dropped.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_finite
+from .._validation import check_finite
 
 R2_THRESHOLD = 0.5
 
@@ -112,7 +112,8 @@ def fit_gaussian(maps, azimuth_deg, elevation_deg, *, iterations: int = 60) -> G
         trial_value, trial_jac = _gaussian(trial, x, y)
         trial_cost = ((z - trial_value) ** 2).sum(axis=1)
         better = trial_cost < cost
-        params[better], value[better], jac[better] = trial[better], trial_value[better], trial_jac[better]
+        params[better], value[better] = trial[better], trial_value[better]
+        jac[better] = trial_jac[better]
         cost[better] = trial_cost[better]
         damping = np.clip(np.where(better, damping / 3, damping * 4), 1e-12, 1e12)
     total = ((z - z.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
@@ -155,7 +156,7 @@ def gradient_rf_maps(model, layer: str, units, images, *, batch_size: int = 16,
     """
     import torch
 
-    from .activations import without_inplace
+    from ..activations import without_inplace
 
     units = np.array(units, dtype=np.int64)  # a writable copy for torch
     module = without_inplace(model.module).to(device)
@@ -168,7 +169,8 @@ def gradient_rf_maps(model, layer: str, units, images, *, batch_size: int = 16,
     sums = np.zeros((len(units), height, width))
     try:
         for start in range(0, len(images), batch_size):
-            x = model.preprocessing(images[start:start + batch_size]).to(device).requires_grad_(True)
+            x = model.preprocessing(images[start:start + batch_size]).to(device)
+            x.requires_grad_(True)
             if child is None:
                 out = x
             else:

@@ -1,7 +1,7 @@
 """Pruning, distillation and their coupling with the ID: trained vs untrained, per layer.
 
-Operational definitions (SCIENCE.md section 4), on per-unit tables from
-:func:`prunedistill.unit_analysis.analyse_units`:
+Operational definitions (docs/science.md, section 4), on per-unit tables from
+:func:`prunedistill.analysis.units.analyse_units`:
 
 * *pruning* at a layer: trained units carry less information about low-level variables than
   untrained ones. Verdict "yes" when both I(R;L) and I(R;C) are lower in the trained network
@@ -19,22 +19,21 @@ sample's statistic: +1 when every trained unit is above every untrained one.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.stats import mannwhitneyu
 
-from .dimension import holm
+from ..stats import correlation_permutation_test, holm_finite, one_sided_rank_test
 
 PRUNING_METRICS = ("I_L", "I_C")
 DISTILLATION_METRICS = ("f_high_L", "I_invariant")
 MID_LEVEL_METRICS = ("I_position_deg", "I_size_deg", "I_inplane_deg", "I_indepth_deg",
                      "I_orientation", "f_high_C")
 # The direction that counts as training's effect: pruning lowers, distillation raises.
-EXPECTED_DIRECTION = {**{m: "less" for m in PRUNING_METRICS},
-                      **{m: "greater" for m in DISTILLATION_METRICS},
+EXPECTED_DIRECTION = {**dict.fromkeys(PRUNING_METRICS, "less"),
+                      **dict.fromkeys(DISTILLATION_METRICS, "greater"),
                       "I_position_deg": "less", "I_size_deg": "less", "I_inplane_deg": "less",
                       "I_indepth_deg": "less", "I_orientation": "less", "f_high_C": "greater"}
 
@@ -45,14 +44,6 @@ def _finite(table: xr.Dataset, metric: str) -> np.ndarray:
     if "degenerate" in table:
         values = values[~table["degenerate"].values.astype(bool)]
     return values[np.isfinite(values)]
-
-
-def _compare(trained: np.ndarray, untrained: np.ndarray, alternative: str) -> dict:
-    if len(trained) < 2 or len(untrained) < 2:
-        return {"U": np.nan, "p": np.nan, "effect_size": np.nan}
-    result = mannwhitneyu(trained, untrained, alternative=alternative)
-    effect = 2 * result.statistic / (len(trained) * len(untrained)) - 1
-    return {"U": float(result.statistic), "p": float(result.pvalue), "effect_size": float(effect)}
 
 
 def compare_networks(trained: Mapping[str, xr.Dataset],
@@ -78,21 +69,17 @@ def compare_networks(trained: Mapping[str, xr.Dataset],
             t = _finite(trained[layer], metric)
             for group, tables in groups.items():
                 u = np.concatenate([_finite(table, metric) for table in tables])
-                stats = _compare(t, u, EXPECTED_DIRECTION[metric])
+                test = one_sided_rank_test(t, u, EXPECTED_DIRECTION[metric])
                 rows.append({"layer": layer, "metric": metric, "untrained": group,
                              "direction": EXPECTED_DIRECTION[metric],
                              "median_trained": float(np.median(t)) if len(t) else np.nan,
                              "median_untrained": float(np.median(u)) if len(u) else np.nan,
-                             "n_trained": len(t), "n_untrained": len(u), **stats})
+                             "n_trained": len(t), "n_untrained": len(u), **test})
     table = pd.DataFrame(rows)
     table["difference"] = table["median_trained"] - table["median_untrained"]
     table["p_holm"] = np.nan
     for _, index in table.groupby(["metric", "untrained"]).groups.items():
-        p = table.loc[index, "p"].to_numpy()
-        finite = np.isfinite(p)
-        adjusted = np.full(len(p), np.nan)
-        adjusted[finite] = holm(p[finite])
-        table.loc[index, "p_holm"] = adjusted
+        table.loc[index, "p_holm"] = holm_finite(table.loc[index, "p"].to_numpy())
     return table
 
 
@@ -118,18 +105,11 @@ def coupling(id_change, information_change, *, n_permutations: int = 10_000,
              seed: int = 0) -> dict:
     """Pearson correlation across layers between the ID change and the low-level information
     change (both trained minus untrained, one value per layer), with a two-sided permutation
-    p-value (layers shuffled) ``(1 + #{|r_perm| >= |r|}) / (1 + n_permutations)``."""
+    p-value (layers shuffled); ``n_layers`` counts the layers where both are finite."""
     x = np.asarray(id_change, dtype=np.float64)
     y = np.asarray(information_change, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1:
         raise ValueError(f"need one ID change and one information change per layer; got "
                          f"shapes {x.shape} and {y.shape}.")
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if len(x) < 3 or x.std() == 0 or y.std() == 0:
-        return {"r": np.nan, "p": np.nan, "n_layers": int(len(x))}
-    r = float(np.corrcoef(x, y)[0, 1])
-    rng = np.random.default_rng(seed)
-    permuted = np.array([np.corrcoef(x, rng.permutation(y))[0, 1] for _ in range(n_permutations)])
-    p = (1 + np.sum(np.abs(permuted) >= abs(r) - 1e-12)) / (1 + n_permutations)
-    return {"r": r, "p": float(p), "n_layers": int(len(x))}
+    result = correlation_permutation_test(x, y, n_permutations=n_permutations, seed=seed)
+    return {"r": result["r"], "p": result["p"], "n_layers": result["n"]}

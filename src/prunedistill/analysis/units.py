@@ -1,6 +1,6 @@
 """Single-unit reformatting analysis of one layer (or one recorded area).
 
-Per unit (SCIENCE.md section 4): I(R;S) over the unit's 23 views x objects; I(R;L) with L its
+Per unit (docs/science.md, section 4): I(R;S) over the unit's 23 views x objects; I(R;L) with L its
 RF luminance and the split I(R;S) = I(R;L) + I(R;S'|L) with f_high; the same split with RF
 contrast C; information about position, size, in-plane and in-depth rotation and RF
 orientation energy; view-invariant object information I(R;O) at a luminosity-ratio threshold
@@ -9,8 +9,8 @@ bootstrap standard errors, fractions of significant units and degenerate counts.
 
 Deterministic responses (a CNN unit: one response per stimulus) have I(R;S) equal to the
 response entropy, which no label shuffle can reduce, so I(R;S) is the plug-in value and
-f_high = 1 - I(R;L) / I(R;S). With :class:`PoissonNoise`, trials are drawn from the activation
-and every quantity is bias-corrected as for recorded neurons.
+f_high = 1 - I(R;L) / I(R;S). With the Poisson noise model (``information.noise``), trials
+are drawn from the activation and every quantity is bias-corrected as for recorded neurons.
 """
 
 from __future__ import annotations
@@ -20,47 +20,31 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from ._validation import as_finite_matrix
-from .information import (equipopulated_bins, invariant_object_information,
-                          mutual_information)
-from .stimuli.properties import rf_contrast, rf_luminance, rf_orientation_energy
-from .stimuli.sets import default_position_nearer, views_23_index
+from .._validation import as_finite_matrix
+from ..information import equipopulated_bins, invariant_object_information, mutual_information
+from ..stats import bootstrap_median_se
+from ..stimuli.properties import rf_contrast, rf_luminance, rf_orientation_energy
+from ..stimuli.sets import default_position_nearer, views_23_index
+from .options import InformationOptions, NoiseOptions
+from .receptive_fields import rf_centres
 
 MID_LEVEL = ("position_deg", "size_deg", "inplane_deg", "indepth_deg")
 
 
-@dataclass(frozen=True)
-class PoissonNoise:
-    """Spike-count trials from activations: the activation is mapped linearly onto
-    ``0..peak_rate`` (its minimum over stimuli to 0, its maximum to ``peak_rate`` spikes) and
-    each trial is a Poisson draw with that mean."""
-
-    n_trials: int = 26
-    peak_rate: float = 10.0
-    seed: int = 0
-
-    def trials(self, responses: np.ndarray) -> np.ndarray:
-        """``(units, stimuli)`` -> counts ``(units, stimuli * n_trials)``, stimulus-major."""
-        low = responses.min(axis=1, keepdims=True)
-        span = responses.max(axis=1, keepdims=True) - low
-        rate = np.divide(responses - low, span, out=np.zeros_like(responses), where=span > 0)
-        rng = np.random.default_rng(self.seed)
-        rate = np.repeat(rate * self.peak_rate, self.n_trials, axis=1)
-        return rng.poisson(rate).astype(np.float64)
+ORIENTATION_WAVELENGTH_DEG = 10.0  # the Gabor bank of the RF orientation energy
 
 
-@dataclass(frozen=True)
-class UnitAnalysisConfig:
-    n_bins: int = 3
-    low_level_bins: int = 23
-    correction: str = "pt"
-    n_shuffles: int = 100
-    seed: int = 0
-    invariance_threshold: float = 0.9
-    invariance_sweep: tuple[float, ...] = (0.0, 0.3, 0.6, 0.9)
-    alpha: float = 0.05
-    noise: PoissonNoise | None = None
-    orientation_wavelength_deg: float = 10.0
+def poisson_trials(responses: np.ndarray, noise: NoiseOptions, seed: int) -> np.ndarray:
+    """Spike-count trials from activations ``(units, stimuli)`` -> counts
+    ``(units, stimuli * n_trials)``, stimulus-major: each unit's activation is mapped
+    linearly onto ``0..peak_rate`` (its minimum over stimuli to 0, its maximum to
+    ``peak_rate`` spikes) and each trial is a Poisson draw with that mean."""
+    low = responses.min(axis=1, keepdims=True)
+    span = responses.max(axis=1, keepdims=True) - low
+    rate = np.divide(responses - low, span, out=np.zeros_like(responses), where=span > 0)
+    rng = np.random.default_rng(seed)
+    rate = np.repeat(rate * noise.peak_rate, noise.n_trials, axis=1)
+    return rng.poisson(rate).astype(np.float64)
 
 
 @dataclass
@@ -75,7 +59,8 @@ class RFVariables:
 
 
 def rf_variables(stimuli: xr.Dataset, rf_maps, rf_azimuth_deg,
-                 wavelength_deg: float = 10.0, *, energy_maps=None) -> RFVariables:
+                 wavelength_deg: float = ORIENTATION_WAVELENGTH_DEG, *, energy_maps=None
+                 ) -> RFVariables:
     """RF luminance, contrast and orientation energy of every stimulus for every unit.
     ``energy_maps``: the stimuli's precomputed ``orientation_energy`` (shared by layers)."""
     images = stimuli["images"].values
@@ -122,7 +107,8 @@ def _information(binned: np.ndarray, labels: np.ndarray, kwargs: dict):
 
 
 def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
-                  config: UnitAnalysisConfig = UnitAnalysisConfig()) -> xr.Dataset:
+                  options: InformationOptions = InformationOptions(), *, seed: int = 0
+                  ) -> xr.Dataset:
     """Per-unit information table for ``responses (units, stimuli)``, or recorded spike
     counts ``(units, stimuli, trials)`` (then I(R;S) is bias-corrected like every term).
 
@@ -132,16 +118,18 @@ def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
     ``I_orientation``, ``I_invariant`` (at the threshold; NaN when no object pair reaches
     the luminosity ratio, counted in ``n_invariant_pairs``), ``I_invariant_sweep``; the
     permutation p-values ``p_*`` of the corrected terms; ``n_bins_used``, ``degenerate`` and
-    ``rf_azimuth_deg``.
+    ``rf_azimuth_deg``. ``seed`` drives the label shuffles and the noise model's trials.
     """
+    noisy = options.noise.kind == "poisson"
     trials = np.ndim(responses) == 3
     if trials:  # recorded trials: (units, stimuli, trials), every entry finite
         r = np.asarray(responses, dtype=np.float64)
         if not np.isfinite(r).all():
             raise ValueError("responses (units, stimuli, trials) must be finite; give each "
                              "unit the same number of complete trials per stimulus.")
-        if config.noise is not None:
-            raise ValueError("recorded trials and a noise model exclude each other.")
+        if noisy:
+            raise ValueError("recorded trials and a noise model exclude each other; set "
+                             "information.noise.kind to 'none' for recorded data.")
     else:
         r = as_finite_matrix(responses, "responses", min_cols=2)
     n_units = r.shape[0]
@@ -153,11 +141,11 @@ def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
              *[f"I_{v}" for v in MID_LEVEL], "I_orientation", "I_invariant",
              "p_S", "p_L", "p_C", *[f"p_{v}" for v in MID_LEVEL], "p_orientation"]
     table = {name: np.full(n_units, np.nan) for name in names}
-    thresholds = np.unique(np.r_[config.invariance_sweep, config.invariance_threshold])
+    thresholds = np.unique(np.r_[options.invariance_sweep, options.invariance_threshold])
     sweep = np.full((n_units, len(thresholds)), np.nan)
     n_pairs = np.zeros((n_units, len(thresholds)), dtype=np.int64)
     n_bins_used = np.zeros(n_units, dtype=np.int64)
-    kwargs = dict(correction=config.correction, n_shuffles=config.n_shuffles, seed=config.seed)
+    kwargs = dict(correction=options.bias_correction, n_shuffles=options.shuffles, seed=seed)
     for units, chosen in unit_view_groups(stimuli, variables.azimuth_deg):
         if len(units) == 0:
             continue
@@ -169,18 +157,18 @@ def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
         for name in MID_LEVEL:
             if name in stimuli.coords:
                 shared[name] = stimuli[name].values[chosen]
-        if config.noise is not None or trials:
+        if noisy or trials:
             if trials:  # stimulus-major, like the noise model's trials
                 repeat = group.shape[2]
                 group = group.reshape(len(units), -1)
             else:
-                group = config.noise.trials(group)
-                repeat = config.noise.n_trials
+                group = poisson_trials(group, options.noise, seed)
+                repeat = options.noise.n_trials
             per_unit = {k: np.repeat(v, repeat, axis=1) for k, v in per_unit.items()}
             shared = {k: np.repeat(v, repeat) for k, v in shared.items()}
-        binned, used = equipopulated_bins(group, config.n_bins)
+        binned, used = equipopulated_bins(group, options.n_bins)
         n_bins_used[units] = used
-        if config.noise is None and not trials:
+        if not noisy and not trials:
             # One sample per stimulus: I(R;S) is the response entropy (see module docstring).
             i_s = mutual_information(binned, shared["S"], correction="none", n_shuffles=0)
         else:
@@ -188,14 +176,14 @@ def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
             table["p_S"][units] = i_s.p_value if i_s.p_value is not None else np.nan
         table["I_S"][units] = i_s.information
         for key in ("L", "C"):
-            low = _binned_continuous(per_unit[key], config.low_level_bins)
+            low = _binned_continuous(per_unit[key], options.luminance_bins)
             table[f"I_{key}"][units], table[f"p_{key}"][units] = _information(binned, low, kwargs)
             residual = i_s.information - table[f"I_{key}"][units]
             table[f"I_S_given_{key}"][units] = residual
             with np.errstate(divide="ignore", invalid="ignore"):
                 table[f"f_high_{key}"][units] = np.where(i_s.information > 0,
                                                          residual / i_s.information, np.nan)
-        orientation = _binned_continuous(per_unit["orientation"], config.low_level_bins)
+        orientation = _binned_continuous(per_unit["orientation"], options.luminance_bins)
         table["I_orientation"][units], table["p_orientation"][units] = _information(
             binned, orientation, kwargs)
         for name in MID_LEVEL:
@@ -203,12 +191,12 @@ def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
                 table[f"I_{name}"][units], table[f"p_{name}"][units] = _information(
                     binned, _codes(shared[name]), kwargs)
         invariant = invariant_object_information(
-            group, shared["O"], per_unit["L"], thresholds=thresholds, n_bins=config.n_bins,
-            correction=config.correction, n_shuffles=config.n_shuffles, seed=config.seed)
+            group, shared["O"], per_unit["L"], thresholds=thresholds, n_bins=options.n_bins,
+            correction=options.bias_correction, n_shuffles=options.shuffles, seed=seed)
         sweep[units] = invariant["information"]
         n_pairs[units] = invariant["n_pairs"]
     degenerate = n_bins_used == 1  # their information terms are 0 by construction
-    at_threshold = int(np.flatnonzero(np.isclose(thresholds, config.invariance_threshold))[0])
+    at_threshold = int(np.flatnonzero(np.isclose(thresholds, options.invariance_threshold))[0])
     table["I_invariant"] = sweep[:, at_threshold]
     data = {name: ("unit", values) for name, values in table.items()}
     data["I_invariant_sweep"] = (("unit", "threshold"), sweep)
@@ -217,20 +205,10 @@ def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
     data["degenerate"] = ("unit", degenerate)
     data["rf_azimuth_deg"] = ("unit", variables.azimuth_deg)
     return xr.Dataset(data, coords={"threshold": thresholds},
-                      attrs={"noise": "none" if config.noise is None else repr(config.noise),
-                             "n_shuffles": config.n_shuffles, "correction": config.correction,
-                             "invariance_threshold": config.invariance_threshold})
-
-
-def bootstrap_median_se(values: np.ndarray, n_boot: int = 1000, seed: int = 0) -> float:
-    """Standard error of the median by bootstrap over units (NaNs ignored)."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if len(values) < 2:
-        return np.nan
-    rng = np.random.default_rng(seed)
-    samples = values[rng.integers(0, len(values), size=(n_boot, len(values)))]
-    return float(np.median(samples, axis=1).std(ddof=1))
+                      attrs={"noise": "none" if not noisy else repr(options.noise),
+                             "shuffles": options.shuffles,
+                             "bias_correction": options.bias_correction,
+                             "invariance_threshold": options.invariance_threshold})
 
 
 def summarise_units(table: xr.Dataset, *, alpha: float = 0.05, n_boot: int = 1000,
@@ -273,18 +251,15 @@ def rf_maps_or_full_field(rf_maps) -> tuple[np.ndarray, np.ndarray]:
 
 
 def analyse_layer(responses, stimuli: xr.Dataset, rf_maps,
-                  config: UnitAnalysisConfig = UnitAnalysisConfig(), *,
+                  options: InformationOptions = InformationOptions(), *, seed: int = 0,
                   energy_maps=None) -> xr.Dataset:
     """:func:`analyse_units` from raw RF maps ``(units, y, x)`` on the stimulus grid: RF
     centres, the RF variables, the per-unit 23-view subsets, and a ``rf_valid`` flag.
     ``energy_maps``: ``stimuli.properties.orientation_energy`` of the stimuli, computed once
     for all layers."""
-    from .receptive_fields import rf_centres
-
     maps, valid = rf_maps_or_full_field(rf_maps)
     azimuth, _ = rf_centres(maps, stimuli["x"].values, stimuli["y"].values)
-    variables = rf_variables(stimuli, maps, azimuth, config.orientation_wavelength_deg,
-                             energy_maps=energy_maps)
-    table = analyse_units(responses, stimuli, variables, config)
+    variables = rf_variables(stimuli, maps, azimuth, energy_maps=energy_maps)
+    table = analyse_units(responses, stimuli, variables, options, seed=seed)
     table["rf_valid"] = ("unit", valid)
     return table

@@ -1,0 +1,146 @@
+"""The report's first section: what was found, per network and per recording, in sentences
+written from the tables (phases, verdicts and their statistics, coupling). Nothing is
+computed here that the tables do not already hold."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+from .figures import short_name
+
+ALPHA_NOTE = ("one-sided Mann-Whitney U of trained vs pooled untrained units, Holm-corrected "
+              "over layers")
+
+
+METRIC_NAMES = {"I_L": "I(R;L)", "I_C": "I(R;C)", "f_high_L": "f_high",
+                "I_invariant": "invariant I(R;O)"}
+
+
+def _profile(dimension: pd.DataFrame, network: str, weights: str) -> str:
+    rows = dimension[(dimension.network == network) & (dimension.weights == weights)]
+    rows = rows.sort_values("layer_index").reset_index(drop=True)
+    peak = rows.loc[rows["id_mean"].idxmax()]
+    first, last = rows.iloc[0], rows.iloc[-1]
+    if peak.layer in (first.layer, last.layer):
+        return (f"ID {first.id_mean:.1f} at {short_name(first.layer)} to "
+                f"{last.id_mean:.1f} at {short_name(last.layer)}, highest at "
+                f"{short_name(peak.layer)}")
+    return (f"ID {first.id_mean:.1f} at {short_name(first.layer)}, peak {peak.id_mean:.1f} "
+            f"at {short_name(peak.layer)}, {last.id_mean:.1f} at {short_name(last.layer)}")
+
+
+def _phase_text(phases: pd.DataFrame | None, network: str, weights: str) -> str:
+    if phases is None:
+        return "phases not tested"
+    found = phases[(phases.network == network) & (phases.weights == weights)]
+    if found.empty:
+        return "no significant expansion-contraction phase"
+    runs = "; ".join(f"{short_name(p.start)} &rarr; {short_name(p.peak)} &rarr; "
+                     f"{short_name(p.end)}" for p in found.itertuples())
+    return f"{len(found)} significant expansion-contraction phase(s): {runs}"
+
+
+def _dimension_sentences(tables: dict, network: str) -> list[str]:
+    dimension = tables["dimension"]
+    phases = tables.get("dimension_phases")
+    mine = dimension[dimension.network == network]
+    out = []
+    for weights in dict.fromkeys(w for w in mine["weights"] if not w.startswith("untrained")):
+        out.append(f"<b>{html.escape(weights)}</b>: {_profile(dimension, network, weights)}; "
+                   f"{_phase_text(phases, network, weights)}.")
+    untrained = sorted(w for w in mine["weights"].unique() if w.startswith("untrained"))
+    if untrained:
+        with_phase = [w for w in untrained if phases is not None and (
+            (phases.network == network) & (phases.weights == w)).any()]
+        profiles = "; ".join(f"{w}: {_profile(dimension, network, w)}" for w in untrained)
+        out.append(f"<b>untrained</b> ({len(untrained)} seeds): a significant phase in "
+                   f"{len(with_phase)} of {len(untrained)} ({profiles}).")
+    return out
+
+
+def _verdict_sentence(verdicts: pd.DataFrame, kind: str, metrics: tuple[str, str],
+                      words: str) -> str:
+    yes = verdicts[verdicts[kind]]
+    total = len(verdicts)
+    if yes.empty:
+        return f"<b>{kind.capitalize()}</b> ({words}) at none of the {total} layers."
+    layers = ", ".join(short_name(layer) for layer in yes["layer"])
+    ranges = "; ".join(
+        f"&Delta;{METRIC_NAMES[m]} {yes[f'{m}_difference'].min():+.3g} to "
+        f"{yes[f'{m}_difference'].max():+.3g}, p<sub>Holm</sub> &le; "
+        f"{yes[f'{m}_p_holm'].max():.2g}" for m in metrics)
+    return (f"<b>{kind.capitalize()}</b> ({words}) at {len(yes)} of {total} layers: "
+            f"{layers} ({ranges}).")
+
+
+def _reformatting_sentences(tables: dict, network: str, alpha: float | None) -> list[str]:
+    verdicts = tables.get("verdicts")
+    if verdicts is None or verdicts.empty or not (verdicts.network == network).any():
+        return ["No trained-vs-untrained comparison: this network lacks trained weights or "
+                "untrained twins."]
+    mine = verdicts[verdicts.network == network]
+    level = f", &alpha; = {alpha:g}" if alpha else ""
+    out = [_verdict_sentence(mine, "pruning", ("I_L", "I_C"),
+                             "I(R;L) and I(R;C) both lower in the trained network"),
+           _verdict_sentence(mine, "distillation", ("f_high_L", "I_invariant"),
+                             "f_high and invariant object information both higher")]
+    coupling = tables.get("coupling")
+    if coupling is not None and (coupling.network == network).any():
+        row = coupling[coupling.network == network].iloc[0]
+        out.append(f"ID change vs I(R;L) change across layers: r = {row.r:.2f} "
+                   f"(permutation p = {row.p:.3g}).")
+    out.append(f"Tests: {ALPHA_NOTE}{level}. Units of one trained instance are the samples "
+               "(n = 1 trained network).")
+    return out
+
+
+def _recorded_sentences(tables: dict, prefix: str) -> list[tuple[str, list[str]]]:
+    dimension = tables.get(f"{prefix}dimension")
+    if dimension is None or dimension.empty:
+        return []
+    phases = tables.get(f"{prefix}dimension_phases")
+    out = []
+    for name in dict.fromkeys(dimension["network"]):
+        rows = dimension[dimension.network == name].sort_values("layer_index")
+        profile = ", ".join(f"{r.layer} {r.id_mean:.1f}" for r in rows.itertuples())
+        out.append((f"{name} (recorded)", [f"ID along the hierarchy: {profile}; "
+                                           f"{_phase_text(phases, name, 'recorded')}."]))
+    return out
+
+
+def negative_note(tables: dict) -> str:
+    """One sentence when some bias-corrected median is below zero, else empty."""
+    summary = tables.get("information_summary")
+    if summary is None or summary.empty:
+        return ""
+    negative = summary[(summary["median"] < 0) & summary.metric.str.startswith("I_")]
+    if negative.empty:
+        return ""
+    low = negative["median"].min()
+    return ("<p class='note'>Some medians are below zero (down to "
+            f"{low:.3g} bits): bias-corrected information estimates the information minus "
+            "its limited-sampling bias, so a unit that carries none scatters around zero, "
+            "negative values included. Negative medians mean no detectable information.</p>")
+
+
+def headline(tables: dict, *, alpha: float | None = None) -> str:
+    """The findings section's HTML."""
+    blocks = []
+    if "dimension" in tables and len(tables["dimension"]):
+        for network in dict.fromkeys(tables["dimension"]["network"]):
+            if (tables["dimension"].loc[tables["dimension"].network == network, "weights"]
+                    == "recorded").all():
+                continue
+            items = _dimension_sentences(tables, network) + _reformatting_sentences(
+                tables, network, alpha)
+            blocks.append((network, items))
+    blocks += _recorded_sentences(tables, "neural_")
+    if "dimension" in tables and (tables["dimension"]["weights"] == "recorded").all():
+        blocks += _recorded_sentences(tables, "")
+    if not blocks:
+        return "<p>No analyses to summarise.</p>"
+    parts = [f"<h3>{html.escape(name)}</h3><ul>" + "".join(f"<li>{s}</li>" for s in items)
+             + "</ul>" for name, items in blocks]
+    return "".join(parts) + negative_note(tables)
