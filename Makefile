@@ -1,4 +1,4 @@
-# The two commands a user needs: `make run` and `make test`.
+# The two commands a user needs: `make run` and `make test` (lint, then the test suite).
 # Each creates .venv from nothing when it is missing.
 PYTHON ?= python3
 VENV := .venv
@@ -24,6 +24,7 @@ run: $(STAMP_RUN)
 	$(BIN)/prunedistill run
 
 test: $(STAMP_DEV)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 benchmarks: $(STAMP_DEV)
