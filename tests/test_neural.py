@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from prunedistill.analysis.options import DimensionOptions, InformationOptions, NeuralOptions
 from prunedistill.analysis.summaries import phases
@@ -210,3 +211,71 @@ def test_convert_command_nwb_to_netcdf(tmp_path):
     np.testing.assert_array_equal(back["counts"].values,
                                   load_responses(tmp_path / "rec.nwb")["counts"].values)
     assert main(["neural", "convert", str(tmp_path / "rec.nc"), str(tmp_path / "x.csv")]) == 2
+
+
+def _finite_counts(ds) -> int:
+    return int(np.isfinite(ds["counts"].values).sum())
+
+
+def test_brainscore_import_keeps_every_presentation_of_concatenated_sessions(simulated):
+    """Two sessions concatenated repeat every (stimulus_id, repetition) pair; on main the
+    second overwrote the first (a third of the counts kept)."""
+    from prunedistill.neural.io import from_brainscore, to_brainscore
+
+    ds, _ = simulated
+    assembly = to_brainscore(ds)
+    doubled = xr.concat([assembly, assembly + 1], dim="presentation")
+    back = from_brainscore(doubled)
+    assert _finite_counts(back) == 2 * _finite_counts(ds)
+    assert back.sizes["trial"] == 2 * ds.sizes["trial"]
+    # Within each stimulus the presentations keep the data's order: session 1, then 2.
+    first = ds["counts"].values[:, 0, :]
+    assert np.array_equal(back["counts"].values[:, 0, :ds.sizes["trial"]], first)
+    assert np.array_equal(back["counts"].values[:, 0, ds.sizes["trial"]:], first + 1)
+
+
+def test_brainscore_repetition_numbers_never_wrap_or_explode(simulated):
+    from prunedistill.neural.io import from_brainscore, to_brainscore
+
+    ds, _ = simulated
+    assembly = to_brainscore(ds)
+    repetition = assembly["repetition"].values.copy()
+    repetition[repetition == 0] = -1  # on main: wrapped into the last trial slot
+    repetition[repetition == 3] = 10**9  # on main: a 33 GiB allocation
+    back = from_brainscore(assembly.assign_coords(repetition=("presentation", repetition)))
+    assert back.sizes["trial"] == ds.sizes["trial"]
+    assert _finite_counts(back) == _finite_counts(ds)
+
+
+def test_netcdf4_hdf5_assemblies_are_read(simulated, tmp_path):
+    """BrainIO writes netCDF-4 (HDF5) files; main read only netCDF-3 (engine scipy)."""
+    from prunedistill.neural.io import to_brainscore
+
+    ds, _ = simulated
+    path = tmp_path / "assembly.nc"
+    to_brainscore(ds).to_netcdf(path, engine="h5netcdf")
+    back = load_netcdf(path)
+    assert np.array_equal(back["counts"].values, ds["counts"].values, equal_nan=True)
+
+
+def test_latency_memory_grows_with_spikes_not_presentations_times_spikes():
+    """One neuron, 9,880 presentations, 10,000 spikes: on main a presentations x spikes
+    matrix (790 MB, 20 s)."""
+    import tracemalloc
+
+    from prunedistill.neural.nwb import response_latency, spikes_around
+
+    rng = np.random.default_rng(0)
+    onsets = np.arange(9880) * 0.5
+    spikes = np.sort(np.r_[rng.uniform(0, onsets[-1], 5000),
+                           (onsets[rng.integers(0, 9880, 5000)] + 0.08)])
+    relative = spikes_around(spikes, onsets[:50], 0.1, 0.3)
+    brute = (spikes[None, :] - onsets[:50, None]).ravel()
+    expected = np.sort(brute[(brute >= -0.1) & (brute <= 0.3)])
+    assert np.array_equal(np.sort(relative), expected)
+    tracemalloc.start()
+    latency = response_latency(spikes, onsets)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20 * 2**20
+    assert latency == pytest.approx(0.08, abs=0.011)

@@ -106,6 +106,10 @@ def _validate_fraction(fraction: float) -> None:
         )
 
 
+TIE_TOLERANCE = 64 * np.finfo(np.float64).eps
+MAX_TIED_FRACTION = 0.5  # more ties than this: the neighbour distances carry no mu
+
+
 def twonn_from_neighbours(
     r1: np.ndarray, r2: np.ndarray, fraction: float = 0.9, n_duplicates: int = 0
 ) -> TwoNNResult:
@@ -114,10 +118,19 @@ def twonn_from_neighbours(
     r1 = np.asarray(r1, dtype=np.float64)
     r2 = np.asarray(r2, dtype=np.float64)
     zero = r1 == 0
-    degenerate = (r1 == r2) & ~zero
+    # A tie up to rounding of the distances (a few ulps) is a tie: log mu of 1e-16 would
+    # enter the fit as a point of extreme information.
+    degenerate = (r2 <= r1 * (1 + TIE_TOLERANCE)) & ~zero
     keep = ~zero & ~degenerate
     n_degenerate = int(degenerate.sum())
     n_duplicates += int(zero.sum())
+    usable = int((~zero).sum())
+    if usable and n_degenerate > MAX_TIED_FRACTION * usable:
+        raise ValueError(
+            f"the first and second neighbour distances tie (r1 == r2) for {n_degenerate} of "
+            f"{usable} distinct points: the data lie on a coarse grid (e.g. small integer "
+            "counts), where TwoNN's continuity assumption fails. Average trials, use more "
+            "features, or estimate on data with finer values.")
     mu = np.sort(r2[keep] / r1[keep])
     n = len(mu)
     n_fit = int(np.floor(n * fraction))

@@ -142,7 +142,10 @@ class PointCloud:
         x = as_finite_matrix(points, "points", min_rows=3) if validate else points
         self.device = resolve_device(device)
         x64 = np.asarray(x, dtype=np.float64)
-        # Centring removes the common offset that makes |x|^2 + |y|^2 - 2x.y cancel.
+        # Centring removes the common offset that makes |x|^2 + |y|^2 - 2x.y cancel in the
+        # candidate search; the exact distances come from the uncentred values, whose
+        # differences are exact for integer data (spike counts), so ties stay ties.
+        self._exact = x64
         self._x64 = x64 - x64.mean(axis=0)
         self._raw = x
 
@@ -186,7 +189,7 @@ class PointCloud:
         dist = np.empty((len(rows), k))
         index = np.empty((len(rows), k), dtype=np.int64)
         for out, row in enumerate(rows):
-            diff = self._x64 - self._x64[row]
+            diff = self._exact - self._exact[row]
             d = np.sqrt(np.einsum("ij,ij->i", diff, diff))
             d[row] = np.inf
             values, nearest = _sorted_knn_from_rows(d[None, :], k)
@@ -230,8 +233,8 @@ class PointCloud:
         index = np.empty((n_rows, k), dtype=np.int64)
         for start in range(0, n_rows, block):
             stop = min(start + block, n_rows)
-            diff = self._x64[candidates[start:stop]]
-            diff -= self._x64[rows[start:stop], None, :]
+            diff = self._exact[candidates[start:stop]]
+            diff -= self._exact[rows[start:stop], None, :]
             exact = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
             order = np.argsort(exact, axis=1, kind="stable")[:, :k]
             dist[start:stop] = np.take_along_axis(exact, order, axis=1)

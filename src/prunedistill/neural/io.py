@@ -3,6 +3,7 @@ files (units table + stimulus presentations)."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +49,12 @@ def save_npz(ds: xr.Dataset, path) -> Path:
 
 def load_npz(path, stimuli: xr.Dataset | None = None) -> xr.Dataset:
     path = Path(path)
-    with np.load(path, allow_pickle=False) as data:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise NeuralDataError(f"cannot read {path} as an npz archive ({error}); is the file "
+                              "complete?") from None
+    with archive as data:
         missing = [k for k in ("counts", "area", "stimulus_id") if k not in data.files]
         if missing:
             raise NeuralDataError(f"{path} lacks arrays {missing}.\n{NPZ_ARRAYS}")
@@ -85,10 +91,39 @@ def to_brainscore(ds: xr.Dataset) -> xr.DataArray:
         name="neural_counts", attrs={"area_order": " ".join(ds.attrs["area_order"])})
 
 
+def presentation_numbers(stimulus: np.ndarray, repetition=None) -> np.ndarray:
+    """The trial slot of each presentation ``(presentations,)``: 0, 1, ... within each
+    stimulus.
+
+    Slots follow the ``repetition`` values ranked within each stimulus (so numbering from
+    1, from -1 or with gaps costs nothing); when two presentations of a stimulus share a
+    repetition number (concatenated sessions) or there is none, they follow the data's
+    order. No presentation is lost or overwritten, and the trial axis is as long as the
+    most presented stimulus."""
+    stimulus = np.asarray(stimulus, dtype=np.int64)
+    data_order = np.arange(len(stimulus))
+    keys = data_order
+    if repetition is not None:
+        repetition = np.asarray(repetition)
+        if repetition.dtype.kind not in "iuf":
+            raise NeuralDataError("the `repetition` coordinate must be numeric; got "
+                                  f"{repetition.dtype}.")
+        pairs = np.unique(np.column_stack([stimulus, repetition]), axis=0)
+        if len(pairs) == len(stimulus):  # no clash: the numbers order the trials
+            keys = repetition
+    order = np.lexsort((data_order, keys, stimulus))
+    starts = np.r_[0, np.flatnonzero(np.diff(stimulus[order])) + 1]
+    rank = data_order - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    slots = np.empty(len(order), dtype=np.int64)
+    slots[order] = rank
+    return slots
+
+
 def from_brainscore(assembly: xr.DataArray, *, area_order=None,
                     stimuli: xr.Dataset | None = None, **rf) -> xr.Dataset:
     """The inverse of :func:`to_brainscore` (any ``presentation x neuroid`` assembly with
-    ``stimulus_id`` and, optionally, ``repetition`` and ``region``/``area``)."""
+    ``stimulus_id`` and, optionally, ``repetition`` and ``region``/``area``). Every
+    presentation is kept: see :func:`presentation_numbers`."""
     if set(assembly.dims) != {"presentation", "neuroid"}:
         raise NeuralDataError(f"a brain-score assembly has dims (presentation, neuroid); got "
                               f"{assembly.dims}.")
@@ -99,19 +134,16 @@ def from_brainscore(assembly: xr.DataArray, *, area_order=None,
     if region is None:
         raise NeuralDataError("the assembly needs a `region` (or `area`) neuroid coordinate.")
     ids = assembly["stimulus_id"].values.astype(str)
-    unique = list(dict.fromkeys(ids))
-    position = {s: i for i, s in enumerate(unique)}
-    stimulus = np.array([position[s] for s in ids])
-    if "repetition" in assembly.coords:
-        repetition = assembly["repetition"].values.astype(np.int64)
-    else:  # number the presentations of each stimulus in order
-        repetition = np.zeros(len(ids), dtype=np.int64)
-        seen: dict[int, int] = {}
-        for i, s in enumerate(stimulus):
-            repetition[i] = seen.get(s, 0)
-            seen[s] = repetition[i] + 1
-    counts = np.full((assembly.sizes["neuroid"], len(unique), repetition.max() + 1), np.nan)
-    counts[:, stimulus, repetition] = assembly.values.T
+    unique, stimulus = np.unique(ids, return_inverse=True)
+    first_seen = np.argsort(np.unique(stimulus, return_index=True)[1], kind="stable")
+    order = np.empty_like(first_seen)
+    order[first_seen] = np.arange(len(first_seen))
+    unique, stimulus = unique[first_seen].tolist(), order[stimulus]  # in order of appearance
+    trial = presentation_numbers(stimulus, assembly["repetition"].values
+                                 if "repetition" in assembly.coords else None)
+    shape = (assembly.sizes["neuroid"], len(unique), int(trial.max()) + 1)
+    counts = np.full(shape, np.nan)
+    counts[:, stimulus, trial] = assembly.values.T
     if area_order is None and "area_order" in assembly.attrs:
         area_order = str(assembly.attrs["area_order"]).split()
 
@@ -143,10 +175,31 @@ def save_netcdf(ds: xr.Dataset, path) -> Path:
     return _atomic(Path(path), lambda tmp: out.to_netcdf(tmp, engine="scipy"))
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def netcdf_engine(path) -> str:
+    """``h5netcdf`` for netCDF-4 (HDF5) files, as BrainIO writes them; ``scipy`` for
+    netCDF-3."""
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head == HDF5_SIGNATURE:
+        try:
+            import h5netcdf  # noqa: F401
+        except ImportError:
+            raise ImportError(f"{path} is netCDF-4 (HDF5); reading it needs h5netcdf: pip "
+                              "install h5netcdf.") from None
+        return "h5netcdf"
+    if head[:3] != b"CDF":
+        raise NeuralDataError(f"{path} is neither netCDF-3 nor netCDF-4 (HDF5); is it a "
+                              "brain-score assembly?")
+    return "scipy"
+
+
 def load_netcdf(path, *, area_order=None, stimuli: xr.Dataset | None = None) -> xr.Dataset:
     """Read a brain-score netCDF assembly (a lone DataArray, or ``neural_counts`` with an
     optional ``rf_map``, as :func:`save_netcdf` writes)."""
-    with xr.open_dataset(path, engine="scipy") as stored:
+    with xr.open_dataset(path, engine=netcdf_engine(path)) as stored:
         stored = stored.load()
     names = list(stored.data_vars)
     counts_name = "neural_counts" if "neural_counts" in names else None

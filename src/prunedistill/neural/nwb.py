@@ -20,13 +20,27 @@ import xarray as xr
 from .schema import NeuralDataError, neural_responses
 
 
+def spikes_around(spike_times: np.ndarray, onsets: np.ndarray, before_s: float,
+                  after_s: float) -> np.ndarray:
+    """Spike times relative to each onset, for the spikes within ``[onset - before_s, onset +
+    after_s]``, all presentations concatenated. Memory grows with the spikes in the windows,
+    not with presentations x spikes."""
+    spikes = np.sort(np.asarray(spike_times, dtype=np.float64))
+    onsets = np.asarray(onsets, dtype=np.float64)
+    first = np.searchsorted(spikes, onsets - before_s, side="left")
+    counts = np.searchsorted(spikes, onsets + after_s, side="right") - first
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    index = np.repeat(first, counts) + (np.arange(counts.sum()) - starts)
+    return spikes[index] - np.repeat(onsets, counts)
+
+
 def response_latency(spike_times: np.ndarray, onsets: np.ndarray, *, bin_ms: float = 10.0,
                      max_ms: float = 300.0, baseline_ms: float = 100.0,
                      fraction: float = 0.2) -> float:
     """Latency (s) of one neuron: first PSTH bin (its start) where the baseline-subtracted
     rate reaches ``fraction`` of its peak; 0 when the neuron does not respond."""
     edges = np.arange(0.0, max_ms + bin_ms / 2, bin_ms) / 1000.0
-    relative = (spike_times[None, :] - onsets[:, None]).ravel()
+    relative = spikes_around(spike_times, onsets, baseline_ms / 1000.0, edges[-1])
     psth = np.histogram(relative, bins=edges)[0] / (len(onsets) * bin_ms / 1000.0)
     in_baseline = (relative >= -baseline_ms / 1000.0) & (relative < 0)
     baseline = in_baseline.sum() / (len(onsets) * baseline_ms / 1000.0)
