@@ -99,3 +99,45 @@ def test_extract_command_writes_a_store(tmp_path, capsys):
                  "--out", str(tmp_path / "vgg.zarr"), "--quiet"]) == 2
     assert "expects 224 x 224" in capsys.readouterr().err
     assert not (tmp_path / "vgg.zarr").exists()
+
+
+@pytest.mark.parametrize("write, message", [
+    (lambda p: np.save(p, np.array(["a", "b", "c"])), "real numbers"),
+    (lambda p: np.save(p, np.array([{"a": 1}], dtype=object)), "cannot read"),
+    (lambda p: p.write_bytes(b"\x93NUMPY\x01\x00v\x00{'descr': '<f8', 'fortran_order': False,"
+                             b" 'shape': (500, 4), }" + b" " * 40 + b"\n" + b"\0" * 64),
+     "cannot read"),
+])
+def test_id_refuses_unreadable_points_in_one_line(tmp_path, capsys, write, message):
+    path = tmp_path / "points.npy"
+    write(path)
+    assert main(["id", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_a_write_the_system_refuses_is_one_line(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "layer.npy", rng.standard_normal((200, 5)))
+    assert main(["id", str(tmp_path / "layer.npy"), "--repeats", "2", "--out",
+                 "/sys/prunedistill_id.json"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Permission denied (/sys/") and "permissions" in err
+
+
+def test_extract_never_deletes_a_folder_it_did_not_write(tmp_path, capsys):
+    """On main `extract --out DIR` removed DIR (shutil.rmtree), rc 0."""
+    main(["stimuli", "--set", "tafazoli", "--size", "64", "--objects", "bunny,duck",
+          "--out", str(tmp_path), "--quiet"])
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("four years")
+    assert main(["extract", "embedded", "--stimuli", str(tmp_path / "tafazoli.zarr"),
+                 "--out", str(mine), "--subset", "5", "--quiet"]) == 2
+    assert "not an activation store written by prunedistill" in capsys.readouterr().err
+    assert (mine / "thesis.txt").read_text() == "four years"
+    store = tmp_path / "act.zarr"
+    for _ in range(2):  # a store it wrote is replaced
+        assert main(["extract", "embedded", "--stimuli", str(tmp_path / "tafazoli.zarr"),
+                     "--layers", "features.pool1", "--out", str(store), "--subset", "5",
+                     "--quiet"]) == 0

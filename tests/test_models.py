@@ -178,3 +178,26 @@ def test_resnet_checkpoints_are_block_outputs_and_reused_modules_give_their_last
     out = LayerTap(model, relu)(images)
     # The block's second ReLU is its output: the reused module's last call.
     torch.testing.assert_close(out["layer1.0.relu"], out["layer1.0"])
+
+
+def test_a_factory_models_key_follows_its_source(tmp_path, monkeypatch):
+    from prunedistill.models.registry import model_fingerprint
+
+    source = tmp_path / "my_nets.py"
+    source.write_text("from torch import nn\n\ndef make():\n    return nn.Conv2d(1, 4, 3)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = model_fingerprint("my_nets:make")
+    source.write_text("from torch import nn\n\ndef make():\n    return nn.Conv2d(1, 8, 3)\n")
+    assert model_fingerprint("my_nets:make") != before
+    assert model_fingerprint("embedded") == model_fingerprint("vgg11")  # library versions
+
+
+def test_a_pickled_model_is_refused_without_advising_the_unsafe_loader(tmp_path):
+    """On main the message repeated torch's advice to pass weights_only=False."""
+    whole = load_model("embedded", "untrained:0").module
+    torch.save(whole, tmp_path / "whole_model.pt")  # a pickle of code, not a state dict
+    with pytest.raises(ValueError) as error:
+        load_model("embedded", str(tmp_path / "whole_model.pt"))
+    message = str(error.value)
+    assert "safe loader" in message and "torch.save(model.state_dict(), PATH)" in message
+    assert "weights_only=False" not in message

@@ -253,6 +253,12 @@ def test_neural_commands(reference, tmp_path, capsys):
     assert "SYNTHETIC" in page and "figures/dimension_profile.png" in page
     assert (tmp_path / "rep" / "tables" / "information_summary.csv").exists()
     assert main(["neural", "info", str(tmp_path / "missing.nc")]) == 2
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("four years")
+    assert main(["neural", "report", str(data), "--stimuli", str(stimuli), "--config",
+                 str(study), "--out", str(mine), "--quiet"]) == 2
+    assert (mine / "thesis.txt").read_text() == "four years"
 
 
 def test_a_folder_of_images_runs_through_the_study(reference, tmp_path):
@@ -335,3 +341,190 @@ def test_user_files_are_never_deleted_by_output_options(reference, tmp_path, cap
     shutil.rmtree(tmp_path / "out" / "report")
     assert main(["run", str(config_path), "--quiet"]) == 0
     assert table_bytes(tmp_path / "out") == table_bytes(reference)
+
+
+def test_the_stimuli_key_follows_every_file_the_folder_loader_reads(tmp_path):
+    """On main only the top-level files of stimuli.folder were fingerprinted: images in a
+    subfolder or an outside CSV changed with the run still cached."""
+    from PIL import Image
+
+    from prunedistill.pipeline.cache import Cache
+    from prunedistill.pipeline.log import StageLog
+    from prunedistill.pipeline.stages import stage_stimuli
+
+    folder, outside = tmp_path / "images", tmp_path / "elsewhere"
+    (folder / "sub" / "deeper").mkdir(parents=True)
+    outside.mkdir()
+    rng = np.random.default_rng(0)
+
+    def image(path):
+        Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8)).save(path)
+
+    files = ["sub/a.png", "sub/b.png", "sub/deeper/c.png", "sub/deeper/d.png"]
+    for name in files:
+        image(folder / name)
+    csv = outside / "meta.csv"
+    pd.DataFrame({"file": files, "object": ["x", "x", "y", "y"],
+                  "view": [0, 1, 0, 1]}).to_csv(csv, index=False)
+    config = validate_config({"output": str(tmp_path / "out"), "stimuli": {
+        "set": "folder", "folder": str(folder), "metadata": str(csv)}})
+    cache, log = Cache(tmp_path / "out" / "cache"), StageLog(quiet=True)
+    keys = [stage_stimuli(config, cache, log).key]
+    image(folder / "sub" / "a.png")
+    keys.append(stage_stimuli(config, cache, log).key)
+    image(folder / "sub" / "deeper" / "d.png")
+    keys.append(stage_stimuli(config, cache, log).key)
+    pd.read_csv(csv).assign(contrast=[1.0, 2.0, 3.0, 4.0]).to_csv(csv, index=False)
+    keys.append(stage_stimuli(config, cache, log).key)
+    assert len(set(keys)) == 4
+    assert stage_stimuli(config, cache, log).key == keys[-1]  # unchanged files: cached
+
+
+def test_two_runs_on_one_output_folder_take_turns(reference, tmp_path):
+    """On main, 8 of 8 simultaneous starts failed and 6 of 8 left a cache every later run
+    failed on. Now the second run waits for the first and finds everything cached."""
+    copy_pre_analysis_cache(reference, tmp_path)
+    config_path = tmp_path / "study.yaml"
+    config_path.write_text(yaml.safe_dump({**TINY, "output": str(tmp_path)}))
+    command = [sys.executable, "-m", "prunedistill.cli", "run", str(config_path)]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=600) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    errors = "".join(err for _, err in outputs)
+    assert "waiting:" in errors and "is in use by pid" in errors
+    assert any("0 computed" in out for out, _ in outputs)  # the second found it all cached
+    assert table_bytes(tmp_path) == table_bytes(reference)
+    assert not list((tmp_path / "cache").rglob("*.partial"))
+
+
+def test_an_output_that_is_a_file_is_a_named_error(tmp_path, capsys):
+    from prunedistill.cli import main
+
+    (tmp_path / "results").write_text("not a folder")
+    assert main(["run", "--output", str(tmp_path / "results"), "--quiet"]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_a_flipped_bit_or_an_edited_table_is_recomputed_never_used(reference, tmp_path):
+    """On main one flipped bit in a stored Gram chunk changed a reported ID with rc 0, and a
+    Parquet entry edited in place flowed into the report."""
+    for stage in os.listdir(reference / "cache"):
+        if stage != "report":
+            shutil.copytree(reference / "cache" / stage, tmp_path / "cache" / stage)
+    chunk = sorted((tmp_path / "cache" / "extract_id").glob("*/activations.zarr/*/gram/*"))[0]
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    chunk.write_bytes(bytes(data))
+    units = sorted((tmp_path / "cache" / "analyse_information").glob("*/information_units"
+                                                                       ".parquet"))[0]
+    edited = pd.read_parquet(units)
+    edited["I_L"] = 1.0
+    edited.to_parquet(units, index=False)
+    config_path = tmp_path / "study.yaml"
+    config_path.write_text(yaml.safe_dump({**TINY, "output": str(tmp_path)}))
+    run = subprocess.run([sys.executable, "-m", "prunedistill.cli", "run", str(config_path),
+                          "--quiet"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    notices = [line for line in run.stderr.splitlines() if line.startswith("[cache]")]
+    assert any("extract_id/" in n and "does not match its checksum" in n for n in notices)
+    assert any("analyse_information/" in n for n in notices)
+    assert table_bytes(tmp_path) == table_bytes(reference)
+
+
+def test_pool_workers_die_with_their_parent(reference, tmp_path):
+    """On main, killing only the main process (as the OOM killer does) left both workers
+    alive: they published their in-flight entry, then idled at 0.7 GB each."""
+    psutil = pytest.importorskip("psutil")
+    copy_pre_analysis_cache(reference, tmp_path)
+    config_path = tmp_path / "study.yaml"
+    config_path.write_text(yaml.safe_dump({**TINY, "output": str(tmp_path),
+                                           "executor": {"workers": 2}}))
+    run = subprocess.Popen([sys.executable, "-m", "prunedistill.cli", "run", str(config_path),
+                            "--quiet"])
+    parent = psutil.Process(run.pid)
+    deadline = time.time() + 120
+    workers = []
+    while time.time() < deadline and len(workers) < 2 and run.poll() is None:
+        workers = parent.children()
+        time.sleep(0.2)
+    assert len(workers) >= 2, "the pool never started"
+    time.sleep(3)  # let them start a task
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=15)
+    assert not alive, f"{len(alive)} workers outlived their parent"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_dask_workers_started_in_another_folder_find_the_cache(reference, tmp_path,
+                                                               monkeypatch):
+    """As dask-jobqueue starts them on Slurm: scheduler and worker in another working
+    directory, a relative output path on the client. On main: `no activation store at
+    out/small/cache/...`."""
+    pytest.importorskip("distributed")
+    from distributed import Client
+
+    client_dir, worker_dir = tmp_path / "client", tmp_path / "elsewhere"
+    worker_dir.mkdir()
+    copy_pre_analysis_cache(reference, client_dir / "out" / "small")
+    monkeypatch.chdir(client_dir)
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    dask = str(Path(sys.executable).parent / "dask")
+    scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port",
+                                  address.rsplit(":", 1)[1], "--no-dashboard"],
+                                 cwd=worker_dir, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "1",
+                               "--no-dashboard"], cwd=worker_dir, stderr=subprocess.DEVNULL)
+    try:
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(1, timeout=60)
+        run_study(tiny_config(Path("out/small")), quiet=True, scheduler=address)
+    finally:
+        for process in (worker, scheduler):
+            process.terminate()
+            process.wait(timeout=30)
+    assert table_bytes(client_dir / "out" / "small") == table_bytes(reference)
+
+
+def test_a_recording_of_other_stimuli_fails_before_any_network_work(reference, tmp_path):
+    """On main the mismatch was found after every network had been analysed."""
+    from prunedistill.neural import neural_responses
+    from prunedistill.neural.io import save_npz
+
+    recording = neural_responses(np.ones((2, 3, 2)), area=["V1", "LL"],
+                                 stimulus_id=["cow/v0", "cow/v1", "cow/v2"],
+                                 area_order=["V1", "LL"])
+    save_npz(recording, tmp_path / "cows.npz")
+    shutil.copytree(reference / "cache" / "stimuli", tmp_path / "out" / "cache" / "stimuli")
+    config = tiny_config(tmp_path / "out", neural={
+        "datasets": [{"path": str(tmp_path / "cows.npz"), "label": "cows"}]})
+    started = time.perf_counter()
+    with pytest.raises(PrunedistillError, match="'cows'.*first: cow/v0"):
+        run_study(config, quiet=True)
+    assert time.perf_counter() - started < 20
+    assert sorted(os.listdir(tmp_path / "out" / "cache")) == ["stimuli"]
+
+
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
+    """A Slurm time limit sends SIGTERM; on main it left the half-written entry behind."""
+    config_path = tmp_path / "study.yaml"
+    config_path.write_text(yaml.safe_dump({**TINY, "output": str(tmp_path)}))
+    run = subprocess.Popen([sys.executable, "-m", "prunedistill.cli", "run", str(config_path),
+                            "--quiet"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.glob("cache/*/*.partial")):
+        time.sleep(0.02)
+    assert list(tmp_path.glob("cache/*/*.partial")), "never caught a write in progress"
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
+    assert not list(tmp_path.rglob("*.partial"))

@@ -261,3 +261,21 @@ def test_folder_mixed_sizes_need_resizing(tmp_path):
     with pytest.raises(ValueError, match="same size"):
         load_folder(tmp_path)
     assert load_folder(tmp_path, size=16).images.shape == (2, 16, 16)
+
+
+def test_folder_rows_outside_the_folder_or_repeating_a_view_are_refused(tmp_path):
+    from PIL import Image
+
+    from prunedistill.stimuli import load_folder
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(folder / name)
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "stray.png")
+    (folder / "metadata.csv").write_text("file,object,view\na.png,x,0\n../stray.png,x,1\n")
+    with pytest.raises(ValueError, match="outside"):
+        load_folder(folder)
+    (folder / "metadata.csv").write_text("file,object,view\na.png,x,0\nb.png,x,0\n")
+    with pytest.raises(ValueError, match=r"\(object, view\) pair"):
+        load_folder(folder)

@@ -171,3 +171,24 @@ def test_flat_and_dead_maps_are_flagged_not_fatal():
     fit = fit_gaussian(maps, az, el)
     assert not fit.good[0] and not fit.good[1]
     assert fit.good[2] and abs(fit.centre_x_deg[2] - az[4]) < 5
+
+
+def test_a_constant_layer_gets_nan_and_a_reason_not_an_aborted_study():
+    from prunedistill.analysis import DimensionOptions, identity, layer_dimension
+    from prunedistill.distances import distances_from_chunks
+
+    constant = distances_from_chunks([np.ones((50, 8))], device="cpu")  # as extraction does
+    tables = layer_dimension(constant, DimensionOptions(repeats=3), identity(
+        "net", "untrained:0", "relu9", 9), seed=0)
+    row = tables["dimension"].iloc[0]
+    assert np.isnan(row["id"]) and "distinct points" in row["note"]
+    assert row["layer"] == "relu9" and set(tables) == {"dimension"}
+
+
+def test_too_many_luminance_bins_name_their_key():
+    from prunedistill.analysis import InformationOptions, analyse_units
+
+    responses, stimuli, variables = planted_units()
+    with pytest.raises(ValueError, match="information.luminance_bins is 500"):
+        analyse_units(responses, stimuli, variables, InformationOptions(luminance_bins=500,
+                                                                        shuffles=0))

@@ -8,6 +8,7 @@ target as it was.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -15,6 +16,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from ._validation import PrunedistillError
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -50,12 +53,13 @@ def remove_stale_partials(path) -> int:
         host, _, rest = candidate.name[len(path.name) + 1:].partition("~")
         pid = rest.partition("~")[0]
         if host == _host() and pid.isdigit() and not _alive(int(pid)):
-            _remove(candidate)
+            remove_path(candidate)
             removed += 1
     return removed
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
+    """Delete a file, link or folder tree if it exists."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     elif path.exists() or path.is_symlink():
@@ -63,13 +67,15 @@ def _remove(path: Path) -> None:
 
 
 @contextmanager
-def atomic_path(path, *, folder: bool = False) -> Iterator[Path]:
+def atomic_path(path, *, folder: bool = False, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces ``path``.
 
     ``folder``: the temporary path is created as an empty folder (for entries of several
     files); otherwise nothing is created and the caller writes a file or a store there.
     On any exception the temporary path is deleted and ``path`` is untouched. A folder
-    replaces an existing folder whole (the old one is renamed aside, then deleted).
+    replaces an existing folder whole (the old one is renamed aside, then deleted). With
+    ``replace=False`` a ``path`` that another writer published first is kept and this
+    writer's copy discarded (content-keyed entries: both copies are the same).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,15 +86,43 @@ def atomic_path(path, *, folder: bool = False) -> Iterator[Path]:
     try:
         yield tmp
     except BaseException:
-        _remove(tmp)
+        remove_path(tmp)
         raise
+    if not replace:
+        try:
+            os.rename(tmp, path)  # fails when another writer's entry is already there
+        except OSError:
+            if not path.exists():
+                raise
+            remove_path(tmp)
+        return
     if tmp.is_dir() and path.exists():
         old = partial_name(path)
         path.rename(old)
         tmp.rename(path)
-        _remove(old)
+        remove_path(old)
     else:
         os.replace(tmp, path)
+
+
+def zarr_store_with(path, attribute: str) -> bool:
+    """Whether ``path`` is a zarr (v2) store whose root attributes include ``attribute``:
+    how the writers of prunedistill's stores recognise a store they wrote."""
+    attrs = Path(path) / ".zattrs"
+    if not attrs.is_file():
+        return False
+    try:
+        return attribute in json.loads(attrs.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+
+
+def refuse_foreign(path, attribute: str, what: str) -> None:
+    """Raise unless ``path`` is absent or a store of ours (see :func:`zarr_store_with`)."""
+    path = Path(path)
+    if path.exists() and not zarr_store_with(path, attribute):
+        raise PrunedistillError(f"{path} exists and is not {what} written by prunedistill; "
+                                "nothing was replaced. Move it away or name a new path.")
 
 
 def write_text(path, text: str) -> Path:

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._io import atomic_path
+from ._io import atomic_path, refuse_foreign
 from .distances import DistanceMatrix, StreamingGram, _distances_from_gram, resolve_device
 from .models.registry import LoadedModel
 
@@ -294,9 +294,7 @@ def extract_to_store(model: LoadedModel, stimuli, layers: str | Sequence[str], p
     infos = resolve_layers(model, layers, available)
     model.preprocessing(images[:1])  # wrong size or channels fail before anything is written
     path = Path(path)
-    if path.exists() and not is_zarr_store(path):
-        raise ValueError(f"{path} exists and is not a zarr store; extraction replaces only a "
-                         "store it wrote. Move it away or name a new .zarr path.")
+    refuse_foreign(path, "n_stimuli", "an activation store")
     tap = LayerTap(model, infos, device)
     with tap, atomic_path(path) as tmp:
         root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
@@ -358,11 +356,6 @@ def extract_to_store(model: LoadedModel, stimuli, layers: str | Sequence[str], p
         zarr.consolidate_metadata(str(tmp))
     return path
 
-
-def is_zarr_store(path: Path) -> bool:
-    """Whether ``path`` is a zarr store (version 2 or 3 metadata at its root)."""
-    return path.is_dir() and any((path / name).exists()
-                                 for name in (".zgroup", ".zattrs", "zarr.json"))
 
 
 class ActivationStore:

@@ -8,8 +8,12 @@ several commands share come from parent parsers.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import signal
 import sys
+import threading
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -25,15 +29,26 @@ RAW = argparse.RawDescriptionHelpFormatter
 def _load_points(path: Path) -> np.ndarray:
     if not path.exists():
         raise PrunedistillError(f"{path} does not exist.")
-    if path.suffix == ".npy":
-        return np.load(path, allow_pickle=False)
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            if len(archive.files) != 1:
-                raise PrunedistillError(f"{path} holds arrays {archive.files}; save exactly "
-                                        "one (points, features).")
-            return archive[archive.files[0]]
-    raise PrunedistillError(f"{path} must be a .npy or .npz file of shape (points, features).")
+    if path.suffix not in (".npy", ".npz"):
+        raise PrunedistillError(f"{path} must be a .npy or .npz file of shape "
+                                "(points, features).")
+    try:
+        if path.suffix == ".npy":
+            points = np.load(path, allow_pickle=False)
+        else:
+            with np.load(path, allow_pickle=False) as archive:
+                if len(archive.files) != 1:
+                    raise PrunedistillError(f"{path} holds arrays {archive.files}; save "
+                                            "exactly one (points, features).")
+                points = archive[archive.files[0]]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise PrunedistillError(f"cannot read {path}: {error}. Save a numeric array with "
+                                "numpy.save (no objects, no pickles).") from None
+    if not np.issubdtype(points.dtype, np.number) or np.issubdtype(points.dtype,
+                                                                    np.complexfloating):
+        raise PrunedistillError(f"{path} holds {points.dtype} values; the points must be "
+                                "real numbers (points, features).")
+    return points
 
 
 def command_id(args: argparse.Namespace) -> int:
@@ -462,8 +477,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum, frame) -> None:
+    """SIGTERM (a Slurm time limit, `kill`) ends the command like Ctrl-C: every atomic
+    writer removes its temporary files on the way out."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except USER_ERRORS as error:
@@ -471,6 +494,22 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # the disk or the file system said no
+        if args.debug:
+            raise
+        print(f"error: {os_error_message(error)}", file=sys.stderr)
+        return 2
+
+
+def os_error_message(error: OSError) -> str:
+    """One line for a failed read or write: what, where and the usual fix."""
+    where = f" ({error.filename})" if error.filename else ""
+    fixes = {errno.ENOSPC: "free some space or choose another output folder (--output)",
+             errno.EACCES: "check the folder's permissions or choose another output folder",
+             errno.EROFS: "the file system is read-only; choose another output folder",
+             errno.EDQUOT: "the disk quota is full; free some space"}
+    fix = fixes.get(error.errno, "check the path and the disk")
+    return f"{error.strerror or error}{where}; {fix}."
 
 
 if __name__ == "__main__":

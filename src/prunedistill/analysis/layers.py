@@ -27,9 +27,14 @@ def layer_dimension(distances, options: DimensionOptions, ident: dict, *, seed: 
     """TwoNN of one layer from its distance matrix (or points): ``dimension`` (one row: the
     full estimate, mean +- std over random subsets, MLE and its SE, points and drops),
     ``dimension_resamples`` (one row per subset) and ``dimension_scale`` when
-    ``options.scale``."""
-    resampled = twonn_resampled(distances=distances, fraction=options.fraction,
-                                subset=options.subset, repeats=options.repeats, seed=seed)
+    ``options.scale``. A layer whose points admit no estimate (a constant layer, ties
+    everywhere) gets one row of NaN with the reason in ``note``, so the study goes on."""
+    try:
+        resampled = twonn_resampled(distances=distances, fraction=options.fraction,
+                                    subset=options.subset, repeats=options.repeats, seed=seed)
+    except ValueError as error:  # e.g. a constant layer: every point a duplicate
+        return {"dimension": pd.DataFrame([{**ident, "id": np.nan, "id_mean": np.nan,
+                                            "id_std": np.nan, "note": str(error)}])}
     full = resampled.full
     row = {**ident, "id": full.dimension, "id_mean": resampled.mean, "id_std": resampled.std,
            "id_mle": full.dimension_mle, "id_mle_se": full.mle_standard_error,
@@ -69,6 +74,9 @@ def layer_decoding(responses: np.ndarray, unit_ids: np.ndarray, stimuli: xr.Data
     ``decoding_population`` (linear SVMs on random populations of each size not above the
     layer's units). A table with no rows is left out."""
     objects, views, train_view = decoding_labels(stimuli)
+    if objects.max() < 1:
+        raise ValueError("decoding needs at least two objects and the stimulus set has one; "
+                         "add objects or set decoding.enabled: false.")
     n_single = min(options.single_units, len(responses))
     sizes = [s for s in options.population_sizes if s <= len(responses)]
     single, population = [], []

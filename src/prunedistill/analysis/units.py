@@ -92,7 +92,11 @@ def _codes(values: np.ndarray) -> np.ndarray:
 
 
 def _binned_continuous(values: np.ndarray, n_bins: int) -> np.ndarray:
-    codes, _ = equipopulated_bins(np.atleast_2d(values).astype(np.float64), n_bins)
+    values = np.atleast_2d(values).astype(np.float64)
+    if n_bins > values.shape[1]:
+        raise ValueError(f"information.luminance_bins is {n_bins} but each unit sees only "
+                         f"{values.shape[1]} stimuli; set it to at most {values.shape[1]}.")
+    codes, _ = equipopulated_bins(values, n_bins)
     return codes
 
 

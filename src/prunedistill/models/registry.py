@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -186,8 +187,11 @@ def _state_dict(path: Path) -> dict:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for a bad or unsafe file
-        raise ValueError(f"cannot load {path} as a torch state dict with weights_only=True: "
-                         f"{error}") from None
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+        raise ValueError(
+            f"cannot load {path} with the safe loader (weights_only=True): {reason}. "
+            "prunedistill never unpickles code; save a plain state dict instead: "
+            "torch.save(model.state_dict(), PATH).") from None
     wrapped = isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict)
     if wrapped:
         loaded = loaded["state_dict"]
@@ -214,6 +218,26 @@ def load_state_checked(module: nn.Module, state: dict, source: str) -> None:
         raise ValueError(f"weights {source} do not fit the architecture: " + "; ".join(parts)
                          + ". Check the model name matches the file.")
     module.load_state_dict(state, strict=True)
+
+
+def model_fingerprint(name: str) -> str:
+    """What defines the architecture's code: the torch and torchvision versions, plus for a
+    ``package.module:factory`` the SHA-256 of that module's source file (a change to it
+    recomputes everything downstream; modules it imports are not followed)."""
+    import torchvision
+
+    versions = f"torch {torch.__version__}, torchvision {torchvision.__version__}"
+    if ":" not in name or name == "embedded":
+        return versions
+    module_path = name.split(":", 1)[0]
+    try:
+        spec = importlib.util.find_spec(module_path)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.origin or not Path(spec.origin).is_file():
+        raise ValueError(f"cannot find the module of {name!r}; give package.module:factory "
+                         "with the package on PYTHONPATH.")
+    return f"{versions}, {Path(spec.origin).name} {sha256_of(Path(spec.origin))}"
 
 
 def weights_identity(name: str, weights: str) -> str:

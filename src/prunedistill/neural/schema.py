@@ -83,9 +83,11 @@ def attach_stimulus_coords(ds: xr.Dataset, stimuli: xr.Dataset) -> xr.Dataset:
     lookup = {sid: i for i, sid in enumerate(stimulus_ids(stimuli))}
     missing = [s for s in ds["stimulus_id"].values if s not in lookup]
     if missing:
+        shown = ", ".join(str(s) for s in missing[:5])
         raise NeuralDataError(f"{len(missing)} stimulus ids are not in the stimulus set "
-                              f"(first: {missing[:5]}); ids look like "
-                              f"{next(iter(lookup))!r}.")
+                              f"(first: {shown}); its ids look like '{next(iter(lookup))}' "
+                              "(OBJECT/vVIEW). Record against the same set, or give its "
+                              "folder.")
     index = np.array([lookup[s] for s in ds["stimulus_id"].values])
     extra = {name: ("stimulus", stimuli[name].values[index]) for name in STIMULUS_COORDS
              if name in stimuli.coords}

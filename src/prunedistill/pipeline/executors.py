@@ -4,13 +4,30 @@ only where the work happens, never the results."""
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 
 from .tasks import Task, run_task
 
+PARENT_CHECK_SECONDS = 0.5
 
-def _single_threaded() -> None:
-    """Worker initialiser: one BLAS/torch thread per process, so N workers use N cores."""
+
+def _exit_with_parent(parent: int) -> None:
+    """Poll the parent; when it is gone (killed, even by SIGKILL or the OOM killer) end this
+    worker at once, before it can publish a half-finished task for a run that no longer
+    exists."""
+    while True:
+        time.sleep(PARENT_CHECK_SECONDS)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _worker_setup(parent: int) -> None:
+    """Worker initialiser: die with the parent; one BLAS/torch thread per process, so N
+    workers use N cores."""
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -53,7 +70,7 @@ def _run_on_pool(tasks: Sequence[Task], workers: int, on_done) -> None:
 
     context = multiprocessing.get_context("spawn")  # fork after torch threads start is unsafe
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context,
-                             initializer=_single_threaded) as pool:
+                             initializer=_worker_setup, initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(run_task, task): task for task in tasks}
         for future in as_completed(futures):
             future.result()

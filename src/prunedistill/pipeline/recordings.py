@@ -36,6 +36,24 @@ class Recording:
         return {p.stem: pd.read_parquet(p) for p in sorted(self.entry.path.glob("*.parquet"))}
 
 
+def check_recordings(config: StudyConfig, stimuli: Entry) -> None:
+    """Read every configured recording against the study's stimuli before any network work,
+    so that a mismatch (stimulus ids, areas) is found in seconds, not after the analyses."""
+    if not config.neural.datasets:
+        return
+    from ..neural.io import load_responses
+    from ..neural.schema import NeuralDataError
+    from ..stimuli import load_stimuli
+
+    study_stimuli = load_stimuli(stimuli.path / STIMULI_STORE)
+    for dataset in config.neural.datasets:
+        try:
+            load_responses(dataset.path, stimuli=study_stimuli)
+        except NeuralDataError as error:
+            raise NeuralDataError(f"neural dataset {dataset.name!r} ({dataset.path}): "
+                                  f"{error}") from None
+
+
 def neural_tasks(config: StudyConfig, cache: Cache, stimuli: Entry
                  ) -> dict[str, tuple[list[Task], dict]]:
     """Per dataset: one ID task (the phases need every area) and, per area, an information

@@ -29,8 +29,9 @@ from .cache import (
     stage_key,
 )
 from .executors import run_with
+from .lock import output_lock
 from .log import StageLog, environment
-from .recordings import stage_neural
+from .recordings import check_recordings, stage_neural
 from .report_stage import stage_report
 from .tasks import Task
 
@@ -80,13 +81,6 @@ class Extracted:
         return self.id_store.path / ACTIVATIONS_STORE if self.id_store else None
 
 
-def _folder_fingerprint(folder: str | None) -> list:
-    if folder is None:
-        return []
-    return sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
-                  for p in Path(folder).iterdir() if p.is_file())
-
-
 def _cached(flag: bool) -> str:
     return " (cached)" if flag else ""
 
@@ -94,13 +88,16 @@ def _cached(flag: bool) -> str:
 def stage_stimuli(config: StudyConfig, cache: Cache, log: StageLog) -> Entry:
     """Render or load the study's stimuli, with their orientation energy maps (the entry
     holds ``STIMULI_STORE`` and ``ENERGY_MAPS``)."""
-    from ..stimuli import load_folder, save_stimuli, tafazoli
+    from ..stimuli import folder_fingerprint, load_folder, save_stimuli, tafazoli
     from ..stimuli.properties import orientation_energy
     from ..stimuli.sets import TAFAZOLI_OBJECTS
 
     started = time.perf_counter()
     s = config.stimuli
-    key = stage_key("stimuli", config=section_dict(s), files=_folder_fingerprint(s.folder))
+    if s.set == "folder" and s.folder is None:
+        raise ValueError("stimuli.set is 'folder' but stimuli.folder is not set.")
+    files = folder_fingerprint(s.folder, s.metadata) if s.set == "folder" else None
+    key = stage_key("stimuli", config=section_dict(s), files=files)
     cached = cache.has("stimuli", key)
     if not cached:
         with cache.writing("stimuli", key, section_dict(s)) as folder:
@@ -108,8 +105,6 @@ def stage_stimuli(config: StudyConfig, cache: Cache, log: StageLog) -> Entry:
                 stimuli = tafazoli(s.size, s.objects or TAFAZOLI_OBJECTS, field_deg=s.field_deg,
                                    supersample=s.supersample, progress=not log.quiet)
             else:
-                if s.folder is None:
-                    raise ValueError("stimuli.set is 'folder' but stimuli.folder is not set.")
                 stimuli = load_folder(s.folder, s.metadata, field_deg=s.field_deg,
                                       size=s.size if s.resize else None)
             save_stimuli(stimuli, folder / STIMULI_STORE)
@@ -173,10 +168,9 @@ class _Models:
 def stage_networks(config: StudyConfig, cache: Cache, log: StageLog, models: _Models
                    ) -> list[ResolvedNetwork]:
     """Resolve every (network, weights): weights identity, and the layers to analyse."""
-    import torch
 
     from ..activations import list_layers, resolve_layers
-    from ..models import weights_identity
+    from ..models.registry import model_fingerprint, weights_identity
 
     started = time.perf_counter()
     image_size = config.stimuli.size
@@ -186,7 +180,8 @@ def stage_networks(config: StudyConfig, cache: Cache, log: StageLog, models: _Mo
             instance = Instance(network, weights)
             identity = weights_identity(network.model, weights)
             key = stage_key("networks", model=network.model, weights=identity,
-                            layers=network.layers, size=image_size, torch=torch.__version__)
+                            layers=network.layers, size=image_size,
+                            code=model_fingerprint(network.model))
             if not cache.has("networks", key):
                 model = models.get(instance)
                 size = image_size if model.preprocessing.input_size is None else None
@@ -396,11 +391,20 @@ def run_study(config: StudyConfig, *, quiet: bool = False, scheduler: str | None
     if until not in UNTIL:
         raise ValueError(f"until must be one of {UNTIL}; got {until!r}.")
     output = Path(config.output)
-    cache = Cache(output.resolve() / "cache", read_only=report_only, writable=("report",))
     log = StageLog(quiet)
+    with output_lock(output):
+        _run_stages(config, output, log, scheduler=scheduler, until=until,
+                    report_only=report_only)
+    return output
+
+
+def _run_stages(config: StudyConfig, output: Path, log: StageLog, *, scheduler, until: str,
+                report_only: bool) -> None:
+    cache = Cache(output.resolve() / "cache", read_only=report_only, writable=("report",))
     total = time.perf_counter()
     models = _Models()
     stimuli = stage_stimuli(config, cache, log)
+    check_recordings(config, stimuli)
     id_points = stage_id_points(config, cache, log) \
         if config.dimension.points == "training" else None
     bars = stage_bars(config, cache, log) \
@@ -408,13 +412,12 @@ def run_study(config: StudyConfig, *, quiet: bool = False, scheduler: str | None
     resolved = stage_networks(config, cache, log, models)
     extracted = stage_extract(config, cache, log, models, resolved, stimuli, id_points, bars)
     if until == "extract":
-        return output
+        return
     tasks = build_tasks(config, cache, extracted, stimuli)
     stage_analyse(config, cache, log, tasks, scheduler)
     recorded = stage_neural(config, cache, log, stimuli, scheduler)  # recorded areas, if any
     if until == "analyse":
-        return output
+        return
     stage_report(config, cache, log, extracted, tasks, stimuli, recorded, environment())
     log.say(f"done in {time.perf_counter() - total:.1f} s -> "
             f"{output / 'report' / 'report.html'}")
-    return output

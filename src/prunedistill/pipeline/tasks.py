@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._validation import PrunedistillError
 from ..analysis.options import DecodingOptions, DimensionOptions, InformationOptions, NeuralOptions
 from ..analysis.tables import ID_COLUMNS, concat_sorted, identity
 from .cache import Cache
@@ -63,6 +64,13 @@ class Task:
 
 def run_task(task: Task) -> str:
     """Run ``task`` unless its entry exists; return the entry's path."""
+    if not Path(task.cache_root).is_dir():
+        import socket
+
+        raise PrunedistillError(
+            f"the cache folder {task.cache_root} is not visible on {socket.gethostname()}: "
+            "Dask workers must see the output folder at the same path (a shared file "
+            "system), or run the study with the local executor.")
     cache = Cache(task.cache_root)
     if not cache.has(task.stage, task.key):
         manifest = {"kind": task.kind, "network": task.network, "weights": task.weights,

@@ -327,7 +327,9 @@ def decoding(tables: dict, folder: Path) -> pd.DataFrame:
             ax.set_ylabel(label, fontsize=8)
             ax.set_title(f"{network}: {level} {protocol}", fontsize=9)
             drawn.append(table.assign(level=level))
-        axes[row, 0].legend(fontsize=6)
+        labelled = [ax for ax in axes[row] if ax.get_legend_handles_labels()[0]]
+        if labelled:
+            labelled[0].legend(fontsize=6)
     fig.suptitle("Invariant object decoding (dotted: shuffled-label chance)", fontsize=11)
     fig.tight_layout()
     save(fig, folder, "decoding")

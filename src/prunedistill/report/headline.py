@@ -143,4 +143,4 @@ def headline(tables: dict, *, alpha: float | None = None) -> str:
         return "<p>No analyses to summarise.</p>"
     parts = [f"<h3>{html.escape(name)}</h3><ul>" + "".join(f"<li>{s}</li>" for s in items)
              + "</ul>" for name, items in blocks]
-    return "".join(parts) + negative_note(tables)
+    return "".join(parts)

@@ -67,6 +67,24 @@ def _read_image(path: Path, size: int | None) -> np.ndarray:
         raise ValueError(f"cannot read image {path}: {error}. Use PNG, JPEG or TIFF.") from None
 
 
+def folder_fingerprint(folder, metadata_csv=None) -> str:
+    """SHA-256 over the bytes of every file :func:`load_folder` reads: the metadata CSV and
+    each image it lists, wherever it lies (subfolders, ``../``). Any change to any of them
+    changes the fingerprint."""
+    import hashlib
+
+    folder = Path(folder)
+    csv_path = Path(metadata_csv) if metadata_csv is not None else folder / "metadata.csv"
+    table = _read_metadata(csv_path)
+    digest = hashlib.sha256(csv_path.read_bytes())
+    for name in table["file"]:
+        path = folder / str(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}, listed in {csv_path}, does not exist.")
+        digest.update(str(name).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def load_folder(folder, metadata_csv=None, *, field_deg: float = 120.0,
                 size: int | None = None) -> xr.Dataset:
     """Load ``folder`` with its metadata CSV (default ``folder/metadata.csv``).
@@ -82,6 +100,18 @@ def load_folder(folder, metadata_csv=None, *, field_deg: float = 120.0,
     csv_path = Path(metadata_csv) if metadata_csv is not None else folder / "metadata.csv"
     table = _read_metadata(csv_path)
     paths = [folder / str(name) for name in table["file"]]
+    inside = folder.resolve()
+    outside = [str(name) for name, p in zip(table["file"], paths)
+               if not p.resolve().is_relative_to(inside)]
+    if outside:
+        raise ValueError(f"{csv_path} lists {len(outside)} file(s) outside {folder}, e.g. "
+                         f"{outside[:3]}; put (or link) every image inside the folder.")
+    pairs = table[["object", "view"]].astype(str)
+    repeated = pairs[pairs.duplicated(keep=False)].drop_duplicates()
+    if len(repeated):
+        shown = [f"{o}/{v}" for o, v in repeated.head(3).itertuples(index=False)]
+        raise ValueError(f"{csv_path} has {len(repeated)} (object, view) pair(s) on more than "
+                         f"one row, e.g. {shown}; each image needs its own view.")
     absent = [str(p) for p in paths if not p.is_file()]
     if absent:
         raise FileNotFoundError(
@@ -92,7 +122,8 @@ def load_folder(folder, metadata_csv=None, *, field_deg: float = 120.0,
     if len(shapes) > 1 or shapes[0][0] != shapes[0][1]:
         raise ValueError(
             f"images must be square and all the same size; found sizes {shapes[:5]}. "
-            "Pass size=N to resize them all to N x N.")
+            "Resize them all: --resize with --size N on the command line, stimuli.resize: "
+            "true in a study (size=N in Python).")
     camera = Camera(size=shapes[0][0], field_deg=field_deg, supersample=1)
     coords = {column: ("stimulus", table[column].to_numpy()) for column in table.columns}
     for column in REQUIRED_COLUMNS:

@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .._io import atomic_path
+from .._io import atomic_path, refuse_foreign
 
 
 def save_stimuli(stimuli: xr.Dataset, path) -> Path:
     """Write ``stimuli`` to a zarr store at ``path``, atomically (a failed write leaves
     nothing at ``path``; an existing store is replaced only once the new one is complete)."""
     path = Path(path)
+    refuse_foreign(path, "deg_per_pixel", "a stimulus store")
     with atomic_path(path) as tmp:
         stimuli.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)
     return path
