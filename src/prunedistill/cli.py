@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import re
 import signal
 import sys
 import threading
@@ -198,41 +199,82 @@ def command_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _neural_stimuli(args: argparse.Namespace):
+TAFAZOLI_ID = re.compile(r".+/v\d+")
+
+
+def _neural_stimuli(args: argparse.Namespace, ids=None):
+    """The stimulus set named by --stimuli; else the tafazoli set rendered at --size when
+    the recorded ids are tafazoli ids (or for simulation); else None: the recording's own
+    stimulus table."""
     from .stimuli import load_stimuli, tafazoli
 
     if args.stimuli:
         return load_stimuli(args.stimuli)
-    return tafazoli(args.size, progress=not args.quiet)
+    if ids is None or all(TAFAZOLI_ID.fullmatch(str(i)) for i in ids):
+        return tafazoli(args.size, progress=not args.quiet)
+    return None
+
+
+def _nwb_options(args: argparse.Namespace):
+    from .neural.nwb import NWBOptions
+
+    return NWBOptions(intervals=args.intervals, stimulus_column=args.stimulus_column,
+                      object_column=args.object_column, area_column=args.area_column,
+                      window_ms=args.window_ms,
+                      latency=args.latency, drop_unassigned=args.drop_unassigned)
+
+
+def _latency(text: str):
+    if text == "estimated":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("use 'estimated' or a latency in ms") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("a latency is >= 0 ms")
+    return value
 
 
 def command_neural_info(args: argparse.Namespace) -> int:
     from .neural import areas_in_order
     from .neural.io import load_responses
 
-    ds = load_responses(args.file)
+    ds = load_responses(args.file, nwb=_nwb_options(args))
     valid = np.isfinite(ds["counts"].values)
     print(f"{args.file}: {ds.sizes['neuron']} neurons, {ds.sizes['stimulus']} stimuli, up to "
           f"{ds.sizes['trial']} trials{'  [SYNTHETIC]' if ds.attrs.get('synthetic') else ''}")
     print(f"area order: {' -> '.join(ds.attrs['area_order'])}; RF maps: "
           f"{'yes' if 'rf_map' in ds else 'no'}")
-    print(f"{'area':<8} {'neurons':>8} {'animals':>8} {'sessions':>9} "
+    width = max(8, *(len(a) for a in areas_in_order(ds)))
+    print(f"{'area':<{width}} {'neurons':>8} {'animals':>8} {'sessions':>9} "
           f"{'trials/stimulus (median, min-max)':>34} {'missing':>8}")
     for area in areas_in_order(ds):
         members = ds["area"].values == area
         trials = valid[members].sum(axis=2)
         missing = 1 - valid[members].mean()
-        print(f"{area:<8} {members.sum():>8} {len(set(ds['animal'].values[members])):>8} "
+        print(f"{area:<{width}} {members.sum():>8} {len(set(ds['animal'].values[members])):>8} "
               f"{len(set(ds['session'].values[members])):>9} "
               f"{f'{np.median(trials):.0f} ({trials.min()}-{trials.max()})':>34} "
               f"{missing:>8.1%}")
+    if "latency_ms" in ds.coords:
+        latency, significant = ds["latency_ms"].values, ds["latency_significant"].values
+        if significant.any():
+            accepted = latency[significant]
+            print(f"latency: {int(significant.sum())} of {len(latency)} neurons respond "
+                  f"significantly, median {np.median(accepted):.0f} ms (range "
+                  f"{accepted.min():.0f}-{accepted.max():.0f}); the others are counted from "
+                  f"{np.median(latency[~significant]) if (~significant).any() else 0:.0f} ms")
+        else:
+            print(f"latency: no neuron responds significantly to these onsets; all are "
+                  f"counted from {latency[0]:.0f} ms (fixed or fallback)")
     return 0
 
 
 def command_neural_convert(args: argparse.Namespace) -> int:
     from .neural.io import load_responses, save_responses
 
-    ds = load_responses(args.file)
+    ds = load_responses(args.file, nwb=_nwb_options(args))
     save_responses(ds, args.out)
     print(f"{ds.sizes['neuron']} neurons x {ds.sizes['stimulus']} stimuli -> {args.out}")
     return 0
@@ -262,12 +304,15 @@ def command_neural_simulate(args: argparse.Namespace) -> int:
 
 def command_neural_report(args: argparse.Namespace) -> int:
     from .config import default_config, load_config
+    from .neural.io import load_responses
     from .pipeline.log import environment
     from .pipeline.recordings import report_recording
 
     config = load_config(args.config) if args.config else default_config()
-    page = report_recording(args.file, args.out, config=config, stimuli=_neural_stimuli(args),
-                            environment=environment())
+    nwb = _nwb_options(args)
+    ids = load_responses(args.file, nwb=nwb)["stimulus_id"].values
+    page = report_recording(args.file, args.out, config=config, nwb=nwb,
+                            stimuli=_neural_stimuli(args, ids), environment=environment())
     print(f"report -> {page}")
     return 0
 
@@ -293,10 +338,28 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                        help="untrained:<seed> (default untrained:0), trained, or a file")
     stimuli = argparse.ArgumentParser(add_help=False)
     stimuli.add_argument("--stimuli", help="the stimulus set (.zarr from `prunedistill "
-                         "stimuli`; default: render tafazoli)")
+                         "stimuli`); default: the tafazoli set rendered at --size when the "
+                         "recorded ids are OBJECT/vVIEW, else the recording's own stimulus "
+                         "table")
     stimuli.add_argument("--size", type=int, default=64, help="rendered stimulus size")
+    nwb = argparse.ArgumentParser(add_help=False)
+    group = nwb.add_argument_group("NWB files")
+    group.add_argument("--intervals", default="trials", help="the presentation table: "
+                       "trials (default) or a TimeIntervals table name")
+    group.add_argument("--stimulus-column", default="stimulus_id",
+                       help="its column naming the stimulus (default stimulus_id)")
+    group.add_argument("--object-column", help="its column naming each stimulus's object "
+                       "or category (default: each stimulus is its own class)")
+    group.add_argument("--area-column", help="the units' area column (default: area, "
+                       "location or brain_area, else electrodes.location)")
+    group.add_argument("--window-ms", type=float, default=150.0,
+                       help="spike-count window after the latency (default 150)")
+    group.add_argument("--latency", type=_latency, default="estimated",
+                       help="'estimated' per neuron (default) or a fixed latency in ms")
+    group.add_argument("--drop-unassigned", action="store_true",
+                       help="drop units that have no area")
     return {"quiet": quiet, "study": study, "scheduler": scheduler, "model": model,
-            "stimuli": stimuli}
+            "stimuli": stimuli, "nwb": nwb}
 
 
 RUN_EXAMPLE = """examples:
@@ -424,15 +487,17 @@ def _add_neural_commands(sub, p) -> None:
                             "prunedistill neural report sim.nc --out sim_report/",
                             formatter_class=RAW)
     neural_sub = neural.add_subparsers(dest="neural_command", required=True)
-    info = neural_sub.add_parser("info", help="per-area summary of a .npz/.nc/.nwb file",
-                                 epilog="example:\n  prunedistill neural info rat.nc",
-                                 formatter_class=RAW)
+    info = neural_sub.add_parser(
+        "info", help="per-area summary of a .npz/.nc/.nwb file",
+        epilog="examples:\n  prunedistill neural info rat.nc\n  prunedistill neural info "
+        "session.nwb --intervals encoding_table --stimulus-column stimCategory",
+        formatter_class=RAW, parents=[p["nwb"]])
     info.add_argument("file")
     info.set_defaults(func=command_neural_info)
     convert = neural_sub.add_parser(
         "convert", help="convert between .nwb, .nc (brain-score netCDF) and .npz",
         epilog="example:\n  prunedistill neural convert session1.nwb session1.nc",
-        formatter_class=RAW)
+        formatter_class=RAW, parents=[p["nwb"]])
     convert.add_argument("file")
     convert.add_argument("out", help="output .nc or .npz")
     convert.set_defaults(func=command_neural_convert)
@@ -450,7 +515,8 @@ def _add_neural_commands(sub, p) -> None:
     report = neural_sub.add_parser(
         "report", help="per-area ID, information and decoding report of one dataset",
         epilog="example:\n  prunedistill neural report rat.nc --stimuli stim/tafazoli.zarr "
-        "--out rat_report/", formatter_class=RAW, parents=[p["stimuli"], p["quiet"]])
+        "--out rat_report/", formatter_class=RAW,
+        parents=[p["stimuli"], p["nwb"], p["quiet"]])
     report.add_argument("file")
     report.add_argument("--out", required=True, help="report folder (new, or a report "
                         "written before)")

@@ -152,6 +152,33 @@ class NeuralDatasetConfig(_Section):
     label: str | None = Field(None, description="name in the report (default: file stem)")
     area_order: list[str] | None = Field(None, description="the hierarchy (default: the "
                                          "file's own)")
+    intervals: str = Field("trials", description="NWB: the presentation table")
+    stimulus_column: str = Field("stimulus_id", description="NWB: its stimulus column")
+    object_column: str | None = Field(None, description="NWB: its column naming each "
+                                      "stimulus's object or category")
+    area_column: str | None = Field(None, description="NWB: the units' area column (default: "
+                                    "area/location/brain_area, else electrodes.location)")
+    window_ms: float = Field(150.0, gt=0, description="NWB: spike-count window after the "
+                             "latency")
+    latency: Literal["estimated"] | float = Field(
+        "estimated", description="NWB: 'estimated' per neuron, or a fixed latency in ms")
+    drop_unassigned: bool = Field(False, description="NWB: drop units with no area")
+
+    @field_validator("latency")
+    @classmethod
+    def _latency(cls, value):
+        if not isinstance(value, str) and value < 0:
+            raise ValueError("a fixed latency is a number of ms >= 0 (or 'estimated')")
+        return value
+
+    def nwb_options(self):
+        """The NWB reader's options of this dataset."""
+        from .neural.nwb import NWBOptions
+
+        return NWBOptions(intervals=self.intervals, stimulus_column=self.stimulus_column,
+                          object_column=self.object_column, area_column=self.area_column,
+                          window_ms=self.window_ms,
+                          latency=self.latency, drop_unassigned=self.drop_unassigned)
 
     @property
     def name(self) -> str:

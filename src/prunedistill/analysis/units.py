@@ -29,6 +29,9 @@ from .options import InformationOptions, NoiseOptions
 from .receptive_fields import rf_centres
 
 MID_LEVEL = ("position_deg", "size_deg", "inplane_deg", "indepth_deg")
+UNIT_TERMS = ("I_S", "I_L", "I_S_given_L", "f_high_L", "I_C", "I_S_given_C", "f_high_C",
+              *[f"I_{v}" for v in MID_LEVEL], "I_orientation", "I_invariant",
+              "p_S", "p_L", "p_C", *[f"p_{v}" for v in MID_LEVEL], "p_orientation")
 
 
 ORIENTATION_WAVELENGTH_DEG = 10.0  # the Gabor bank of the RF orientation energy
@@ -141,10 +144,7 @@ def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
         raise ValueError(f"RF variables are {variables.luminance.shape} but responses are "
                          f"{r.shape[:2]} (units, stimuli); compute them for the same units "
                          "and stimuli.")
-    names = ["I_S", "I_L", "I_S_given_L", "f_high_L", "I_C", "I_S_given_C", "f_high_C",
-             *[f"I_{v}" for v in MID_LEVEL], "I_orientation", "I_invariant",
-             "p_S", "p_L", "p_C", *[f"p_{v}" for v in MID_LEVEL], "p_orientation"]
-    table = {name: np.full(n_units, np.nan) for name in names}
+    table = {name: np.full(n_units, np.nan) for name in UNIT_TERMS}
     thresholds = np.unique(np.r_[options.invariance_sweep, options.invariance_threshold])
     sweep = np.full((n_units, len(thresholds)), np.nan)
     n_pairs = np.zeros((n_units, len(thresholds)), dtype=np.int64)
@@ -213,6 +213,48 @@ def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
                              "shuffles": options.shuffles,
                              "bias_correction": options.bias_correction,
                              "invariance_threshold": options.invariance_threshold})
+
+
+def identity_information(counts, options: InformationOptions = InformationOptions(), *,
+                         seed: int = 0, objects=None) -> xr.Dataset:
+    """Stimulus information I(R;S) of recorded ``counts (units, stimuli, trials)`` (complete
+    trials) when there are no images, and with ``objects (stimuli,)`` (each stimulus's
+    object or category) the object information ``I_O`` pooled over each object's stimuli.
+    The terms that need an image or an RF (luminance, contrast, mid-level, invariance) are
+    NaN. Same variables as :func:`analyse_units`, plus ``I_O`` and ``p_O``."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 3 or not np.isfinite(counts).all():
+        raise ValueError("counts must be (units, stimuli, trials) with every entry finite.")
+    n_units, n_stimuli, n_trials = counts.shape
+    binned, used = equipopulated_bins(counts.reshape(n_units, -1), options.n_bins)
+    labels = np.repeat(np.arange(n_stimuli), n_trials)
+    result = mutual_information(binned, labels, correction=options.bias_correction,
+                                n_shuffles=options.shuffles, seed=seed)
+    table = {name: np.full(n_units, np.nan) for name in (*UNIT_TERMS, "I_O", "p_O")}
+    table["I_S"] = result.information
+    if result.p_value is not None:
+        table["p_S"] = result.p_value
+    if objects is not None:
+        codes = np.unique(np.asarray(objects), return_inverse=True)[1]
+        if codes.max() > 0:
+            by_object = mutual_information(binned, np.repeat(codes, n_trials),
+                                           correction=options.bias_correction,
+                                           n_shuffles=options.shuffles, seed=seed)
+            table["I_O"] = by_object.information
+            if by_object.p_value is not None:
+                table["p_O"] = by_object.p_value
+    thresholds = np.unique(np.r_[options.invariance_sweep, options.invariance_threshold])
+    data = {name: ("unit", values) for name, values in table.items()}
+    data["I_invariant_sweep"] = (("unit", "threshold"),
+                                 np.full((n_units, len(thresholds)), np.nan))
+    data["n_invariant_pairs"] = ("unit", np.zeros(n_units, dtype=np.int64))
+    data["n_bins_used"] = ("unit", used)
+    data["degenerate"] = ("unit", used == 1)
+    data["rf_azimuth_deg"] = ("unit", np.full(n_units, np.nan))
+    data["rf_valid"] = ("unit", np.zeros(n_units, dtype=bool))
+    return xr.Dataset(data, coords={"threshold": thresholds},
+                      attrs={"shuffles": options.shuffles,
+                             "bias_correction": options.bias_correction})
 
 
 def summarise_units(table: xr.Dataset, *, alpha: float = 0.05, n_boot: int = 1000,

@@ -22,6 +22,11 @@ NPZ_ARRAYS = """npz layout (numpy.savez), one file per dataset:
   synthetic       () int, optional    1 for simulated data"""
 
 
+# Per-neuron coords that travel through every format when present (the NWB reader's).
+NEURON_EXTRAS = ("latency_ms", "latency_significant", "latency_p")
+STIMULUS_EXTRAS = ("object",)  # a recording's own stimulus table
+
+
 def _atomic(path: Path, write) -> Path:
     with atomic_path(path) as tmp:
         write(tmp)
@@ -40,6 +45,13 @@ def save_npz(ds: xr.Dataset, path) -> Path:
                       rf_elevation_deg=ds["grid_y"].values)
     if ds.attrs.get("synthetic"):
         arrays["synthetic"] = np.array(1)
+    for name in NEURON_EXTRAS:
+        if name in ds.coords:
+            arrays[name] = ds[name].values
+    if "object" in ds.coords and "stimulus_index" not in ds.coords:
+        arrays["stimulus_object"] = ds["object"].values.astype(str)
+    if "window_ms" in ds.attrs:
+        arrays["window_ms"] = np.array(float(ds.attrs["window_ms"]))
 
     def write(tmp):
         with open(tmp, "wb") as handle:
@@ -66,9 +78,16 @@ def load_npz(path, stimuli: xr.Dataset | None = None) -> xr.Dataset:
         order = data["area_order"].tolist() if "area_order" in data.files else None
         flags = {"synthetic": 1} if "synthetic" in data.files and int(data["synthetic"]) \
             else {}
-        return neural_responses(data["counts"], area=data["area"],
-                                stimulus_id=data["stimulus_id"], area_order=order,
-                                stimuli=stimuli, source=str(path), **optional, **rf, **flags)
+        if "window_ms" in data.files:
+            flags["window_ms"] = float(data["window_ms"])
+        extras = {name: ("neuron", data[name]) for name in NEURON_EXTRAS
+                  if name in data.files}
+        if "stimulus_object" in data.files and stimuli is None:
+            extras["object"] = ("stimulus", data["stimulus_object"].astype(str))
+        ds = neural_responses(data["counts"], area=data["area"],
+                              stimulus_id=data["stimulus_id"], area_order=order,
+                              stimuli=stimuli, source=str(path), **optional, **rf, **flags)
+    return ds.assign_coords(extras)
 
 
 def to_brainscore(ds: xr.Dataset) -> xr.DataArray:
@@ -87,7 +106,12 @@ def to_brainscore(ds: xr.Dataset) -> xr.DataArray:
                 "neuroid_id": ("neuroid", ds["neuron_id"].values),
                 "region": ("neuroid", ds["area"].values),
                 "animal": ("neuroid", ds["animal"].values),
-                "session": ("neuroid", ds["session"].values)},
+                "session": ("neuroid", ds["session"].values),
+                **{name: ("neuroid", ds[name].values.astype(np.float64))
+                   for name in NEURON_EXTRAS if name in ds.coords},
+                **({"object": ("presentation", np.repeat(ds["object"].values.astype(str),
+                                                         n_trials)[keep])}
+                   if "object" in ds.coords and "stimulus_index" not in ds.coords else {})},
         name="neural_counts", attrs={"area_order": " ".join(ds.attrs["area_order"])})
 
 
@@ -151,11 +175,20 @@ def from_brainscore(assembly: xr.DataArray, *, area_order=None,
         return assembly[name].values.astype(str) if name in assembly.coords else default
 
     n = assembly.sizes["neuroid"]
-    return neural_responses(counts, area=assembly[region].values.astype(str),
-                            stimulus_id=unique, area_order=area_order,
-                            neuron_id=coord("neuroid_id", np.arange(n).astype(str)),
-                            animal=coord("animal", None), session=coord("session", None),
-                            stimuli=stimuli, source="brain-score assembly", **rf)
+    ds = neural_responses(counts, area=assembly[region].values.astype(str),
+                          stimulus_id=unique, area_order=area_order,
+                          neuron_id=coord("neuroid_id", np.arange(n).astype(str)),
+                          animal=coord("animal", None), session=coord("session", None),
+                          stimuli=stimuli, source="brain-score assembly", **rf)
+    extras = {name: ("neuron", assembly[name].values) for name in NEURON_EXTRAS
+              if name in assembly.coords}
+    if "latency_significant" in extras:
+        extras["latency_significant"] = ("neuron", extras["latency_significant"][1]
+                                         .astype(bool))
+    if "object" in assembly.coords and stimuli is None:
+        first = dict(zip(ids[::-1], assembly["object"].values.astype(str)[::-1]))
+        extras["object"] = ("stimulus", np.array([first[s] for s in unique], dtype=str))
+    return ds.assign_coords(extras)
 
 
 KEPT_ATTRS = ("synthetic", "source", "window_ms", "seed", "n_trials", "planted_areas")
@@ -221,8 +254,9 @@ def load_netcdf(path, *, area_order=None, stimuli: xr.Dataset | None = None) -> 
     return ds
 
 
-def load_responses(path, *, stimuli: xr.Dataset | None = None, **nwb_options) -> xr.Dataset:
-    """Any supported file by its suffix: ``.npz``, ``.nc`` (brain-score netCDF), ``.nwb``."""
+def load_responses(path, *, stimuli: xr.Dataset | None = None, nwb=None) -> xr.Dataset:
+    """Any supported file by its suffix: ``.npz``, ``.nc`` (brain-score netCDF), ``.nwb``
+    (read with ``nwb``, a :class:`prunedistill.neural.nwb.NWBOptions`)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no neural data file at {path}.")
@@ -231,9 +265,9 @@ def load_responses(path, *, stimuli: xr.Dataset | None = None, **nwb_options) ->
     if path.suffix in (".nc", ".netcdf"):
         return load_netcdf(path, stimuli=stimuli)
     if path.suffix == ".nwb":
-        from .nwb import read_nwb
+        from .nwb import NWBOptions, read_nwb
 
-        return read_nwb(path, stimuli=stimuli, **nwb_options)
+        return read_nwb(path, stimuli=stimuli, options=nwb or NWBOptions())
     raise NeuralDataError(f"{path}: unknown format {path.suffix!r}; use .npz (see the README "
                           "layout), .nc (brain-score netCDF) or .nwb.")
 

@@ -21,7 +21,7 @@ from .populations import trial_averaged
 from .schema import areas_in_order
 
 
-def analyse_dataset(ds: xr.Dataset, stimuli: xr.Dataset, *, name: str,
+def analyse_dataset(ds: xr.Dataset, stimuli: xr.Dataset | None, *, name: str,
                     neural: NeuralOptions = NeuralOptions(),
                     dimension: DimensionOptions = DimensionOptions(),
                     information: InformationOptions = InformationOptions(),
@@ -31,10 +31,11 @@ def analyse_dataset(ds: xr.Dataset, stimuli: xr.Dataset, *, name: str,
     """Tables ``dimension*`` (with steps and phases), ``information_units``,
     ``invariance_units``, ``information_summary``, ``invariance_summary`` and (when
     ``neural.decoding``) ``decoding_population`` of the areas, with the identity columns
-    (``layer`` = area)."""
+    (``layer`` = area). ``stimuli`` None: the recording's own stimulus table (ids only), so
+    the analyses that need images or RF maps are left out (NaN)."""
     shown = stimuli_of(ds, stimuli)
-    tables = area_dimension(ds, neural, dimension, images=shown["images"].values, name=name,
-                            seed=seed)
+    tables = area_dimension(ds, neural, dimension, name=name, seed=seed,
+                            images=None if shown is None else shown["images"].values)
     units, sweep = area_information(ds, stimuli, information, name=name, seed=seed)
     tables.update(information_units=units, invariance_units=sweep)
     if neural.decoding:

@@ -31,6 +31,7 @@ class Recording:
     path: str
     entry: Entry
     description: dict
+    nwb: object = None  # the NWB reader's options of this dataset
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {p.stem: pd.read_parquet(p) for p in sorted(self.entry.path.glob("*.parquet"))}
@@ -48,7 +49,7 @@ def check_recordings(config: StudyConfig, stimuli: Entry) -> None:
     study_stimuli = load_stimuli(stimuli.path / STIMULI_STORE)
     for dataset in config.neural.datasets:
         try:
-            load_responses(dataset.path, stimuli=study_stimuli)
+            load_responses(dataset.path, stimuli=study_stimuli, nwb=dataset.nwb_options())
         except NeuralDataError as error:
             raise NeuralDataError(f"neural dataset {dataset.name!r} ({dataset.path}): "
                                   f"{error}") from None
@@ -68,7 +69,7 @@ def neural_tasks(config: StudyConfig, cache: Cache, stimuli: Entry
     out = {}
     for dataset in config.neural.datasets:
         path = str(Path(dataset.path).resolve())
-        ds = load_responses(path)  # areas and sizes only; validated again in tasks
+        ds = load_responses(path, nwb=dataset.nwb_options())  # areas and sizes only
         order = tuple(dataset.area_order or ds.attrs["area_order"])
         ds.attrs["area_order"] = list(order)
         areas = areas_in_order(ds)
@@ -79,24 +80,26 @@ def neural_tasks(config: StudyConfig, cache: Cache, stimuli: Entry
                       seed=config.seed, inputs={"path": path, "stimuli": stimulus_path},
                       area_order=order)
         base = dict(file=sha256_of(Path(path)), area_order=order, stimuli=stimuli.key,
-                    seed=config.seed, name=dataset.name)
+                    seed=config.seed, name=dataset.name, reader=dataset.nwb_options())
+        reader = {"nwb": dataset.nwb_options()}  # every task reads the file the same way
         options = {"neural": neural, "dimension": dimension}
-        tasks = [Task(kind="neural_dimension", layer="all", layer_index=-1, options=options,
-                      key=stage_key("analyse_neural_dimension", **base, options=options),
-                      cost=2.0, **common)]
+        tasks = [Task(kind="neural_dimension", layer="all", layer_index=-1,
+                      options={**options, **reader}, cost=2.0, **common,
+                      key=stage_key("analyse_neural_dimension", **base, options=options))]
         for area in areas:
             n = float(np.sum(ds["area"].values == area))
             info_options = {"information": information}
             tasks.append(Task(kind="neural_information", layer=area, layer_index=index[area],
-                              options=info_options, cost=n / 100, **common,
+                              options={**info_options, **reader}, cost=n / 100, **common,
                               key=stage_key("analyse_neural_information", **base, area=area,
                                             options=info_options)))
             if neural.decoding and sizes:
                 dec_options = {"neural": neural, "decoding": decoding}
                 tasks.append(Task(kind="neural_decoding", layer=area, layer_index=index[area],
-                                  options=dec_options, sizes=sizes, cost=2.0, **common,
-                                  key=stage_key("analyse_neural_decoding", **base, area=area,
-                                                options=dec_options, sizes=sizes)))
+                                  options={**dec_options, **reader}, sizes=sizes, cost=2.0,
+                                  **common, key=stage_key("analyse_neural_decoding", **base,
+                                                          area=area, options=dec_options,
+                                                          sizes=sizes)))
         description = {"name": dataset.name, "path": dataset.path,
                        "synthetic": bool(ds.attrs.get("synthetic", 0)),
                        "area_order": list(order),
@@ -143,20 +146,24 @@ def stage_neural(config: StudyConfig, cache: Cache, log: StageLog, stimuli: Entr
                     table.to_parquet(folder / f"{name}.parquet", index=False)
                 (folder / DATASET_RECORD).write_text(json.dumps(description))
         recordings.append(Recording(dataset.name, dataset.path, cache.entry("neural", key),
-                                    description))
+                                    description, dataset.nwb_options()))
     log.done("neural", f"{len(recordings)} datasets, {len(todo)} area analyses computed",
              started)
     return recordings
 
 
-def report_recording(path, out, *, config: StudyConfig, stimuli, environment: dict) -> Path:
-    """Every per-area analysis of the recording at ``path`` (responses to ``stimuli``) and
-    its report, written to the folder ``out``; returns the page's path."""
+def report_recording(path, out, *, config: StudyConfig, stimuli, environment: dict,
+                     nwb=None) -> Path:
+    """Every per-area analysis of the recording at ``path`` and its report, written to the
+    folder ``out``; returns the page's path. ``stimuli``: the stimulus set it responded to,
+    or None to use the recording's own stimulus table (then the analyses that need images or
+    RF maps are skipped, each with its reason in the report). ``nwb``: the NWB reader's
+    options."""
     from ..neural.io import load_responses
     from ..neural.study import analyse_dataset
     from ..report import write_report
 
-    ds = load_responses(path, stimuli=stimuli)
+    ds = load_responses(path, stimuli=stimuli, nwb=nwb)
     name = Path(path).stem
     tables = analyse_dataset(ds, stimuli, name=name, neural=config.neural.options(),
                              dimension=config.dimension.options(),
@@ -166,5 +173,8 @@ def report_recording(path, out, *, config: StudyConfig, stimuli, environment: di
     synthetic = bool(ds.attrs.get("synthetic", 0))
     title = f"prunedistill neural report: {name}" + (" (SYNTHETIC data)" if synthetic else "")
     metadata = {"file": str(path), "synthetic": synthetic,
-                "config": config.model_dump(mode="json"), "environment": environment}
+                "stimuli": "the recording's own stimulus table (ids only)" if stimuli is None
+                else f"{stimuli.sizes['stimulus']} images ({stimuli.attrs.get('set')})",
+                "reader": nwb, "config": config.model_dump(mode="json"),
+                "environment": environment}
     return write_report(tables, Path(out), montage=None, title=title, metadata=metadata)

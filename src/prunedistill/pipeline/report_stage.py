@@ -44,7 +44,7 @@ def stage_similarity(config: StudyConfig, cache: Cache, extracted: list[Extracte
         study_stimuli = load_stimuli(stimuli.path / STIMULI_STORE)
         frames = []
         for recording in recordings:
-            ds = load_responses(recording.path, stimuli=study_stimuli)
+            ds = load_responses(recording.path, stimuli=study_stimuli, nwb=recording.nwb)
             for x in extracted:
                 store = ActivationStore(x.store_path)
                 distances = {layer: (i, store.distances(layer).distances)

@@ -157,7 +157,7 @@ def _recording(task: Task):
     from ..stimuli import load_stimuli
 
     stimuli = load_stimuli(task.inputs["stimuli"])
-    ds = load_responses(task.inputs["path"], stimuli=stimuli)
+    ds = load_responses(task.inputs["path"], stimuli=stimuli, nwb=task.options.get("nwb"))
     if task.area_order:
         ds.attrs["area_order"] = list(task.area_order)
         validate_responses(ds)

@@ -127,8 +127,8 @@ def dimension_profile(tables: dict, folder: Path) -> pd.DataFrame:
         ax.set_ylabel("intrinsic dimension (TwoNN)")
         ax.set_title(f"{network}", fontsize=11)
         ax.legend(fontsize=8)
-    fig.suptitle("ID profile (shaded: significant expansion / contraction of the trained "
-                 "network)", fontsize=11)
+    fig.suptitle("ID profile (shaded: significant expansion / contraction phases)",
+                 fontsize=11)
     fig.tight_layout()
     save(fig, folder, "dimension_profile")
     return dimension
@@ -307,6 +307,11 @@ def decoding(tables: dict, folder: Path) -> pd.DataFrame:
                 ax.set_title(f"{network}: {level} {protocol}", fontsize=9)
                 continue
             table = source[(source.network == network) & (source.protocol == protocol)]
+            if table.empty:
+                _empty(ax, f"no {protocol}: " + ("the stimuli have no views" if protocol
+                                                 == "generalisation" else "no data"))
+                ax.set_title(f"{network}: {level} {protocol}", fontsize=9)
+                continue
             if level == "single":
                 value, chance, label = "information", "chance_information", \
                     "median bits (pairs)"
@@ -480,10 +485,43 @@ def stimulus_montage(panels, folder: Path) -> None:
     save(fig, folder, "montage")
 
 
+IMAGE_METRICS_REASON = ("not measured: luminance, contrast, mid-level and view-invariant "
+                        "information need the stimulus images and RF maps, and these data "
+                        "come with their own stimulus table (ids only)")
+
+
+def _no_image_metrics(tables: dict) -> str | None:
+    """The reason when no unit has an image-based term (a recording with its own stimulus
+    table), else None."""
+    summary = tables.get("information_summary")
+    if summary is None:
+        return None
+    image_based = summary[summary.metric.isin(["I_L", "I_C", "I_invariant"])]
+    return None if np.isfinite(image_based["median"].to_numpy(dtype=float)).any() \
+        else IMAGE_METRICS_REASON
+
+
+def stimulus_information(tables: dict, folder: Path) -> pd.DataFrame:
+    """Median stimulus (or category) information I(R;S) per area or layer +- SE."""
+    summary = tables["information_summary"]
+    networks = _networks(summary)
+    fig, axes = _panels(len(networks), 5.5, 3.8, 2)
+    for ax, network in zip(axes, networks):
+        table = summary[summary.network == network]
+        _metric_lines(ax, table, "I_S", _layers(table), "median I(R;S) (bits)")
+        ax.set_title(f"{network}: stimulus information per neuron", fontsize=10)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    save(fig, folder, "stimulus_information")
+    return summary[summary.metric == "I_S"]
+
+
 @dataclass(frozen=True)
 class Figure:
     """One figure of the report: the tables it needs (all present and non-empty), the
-    function that draws it, the page section it belongs to and its caption."""
+    function that draws it, the page section it belongs to and its caption. ``when`` says
+    whether it applies at all (silently); ``skip`` returns why the data cannot support it
+    (then the page shows that line instead)."""
 
     name: str
     needs: tuple[str, ...]
@@ -491,25 +529,39 @@ class Figure:
     section: str
     caption: str
     any_of: tuple[str, ...] = ()
+    skip: Callable[[dict], str | None] = lambda tables: None
+    when: Callable[[dict], bool] = lambda tables: True
 
-    def drawable(self, tables: dict) -> bool:
+    def available(self, tables: dict) -> bool:
         def present(name):
             return name in tables and len(tables[name]) > 0
         return all(present(n) for n in self.needs) and (
-            not self.any_of or any(present(n) for n in self.any_of))
+            not self.any_of or any(present(n) for n in self.any_of)) and self.when(tables)
+
+    def drawable(self, tables: dict) -> bool:
+        return self.available(tables) and self.skip(tables) is None
 
 
 FIGURES = (
     Figure("dimension_profile", ("dimension",), dimension_profile, "dimension",
-           "Intrinsic dimension vs layer, mean +- std over random subsets of the points"),
+           "Intrinsic dimension vs layer, mean +- std over random subsets of the points",
+           skip=lambda tables: None if np.isfinite(tables["dimension"]["id_mean"].to_numpy(
+               dtype=float)).any() else "no ID profile: no layer or area admitted an "
+               "estimate (the reasons are in the findings and the dimension table's note)"),
     Figure("dimension_scale", ("dimension_scale",), dimension_scale, "dimension",
            "TwoNN ID vs number of points per block (scale analysis)"),
+    Figure("stimulus_information", ("information_summary",), stimulus_information,
+           "information", "Median stimulus information I(R;S) per neuron (bias-corrected)",
+           when=lambda tables: _no_image_metrics(tables) is not None),
     Figure("information_decomposition", ("information_summary",), information_decomposition,
-           "information", "I(R;S) split into I(R;L) and I(R;S'|L); median f_high"),
+           "information", "I(R;S) split into I(R;L) and I(R;S'|L); median f_high",
+           skip=_no_image_metrics),
     Figure("low_mid_information", ("information_summary",), low_mid_information,
-           "information", "Median information about contrast and mid-level variables"),
+           "information", "Median information about contrast and mid-level variables",
+           skip=_no_image_metrics),
     Figure("invariance", ("invariance_summary",), invariance, "invariance",
-           "Median view-invariant object information vs luminosity-ratio threshold"),
+           "Median view-invariant object information vs luminosity-ratio threshold",
+           skip=_no_image_metrics),
     Figure("decoding", (), decoding, "decoding",
            "Single-unit and population decoding of object identity across views",
            any_of=("decoding_single_summary", "decoding_population")),
@@ -525,3 +577,10 @@ FIGURES = (
 def draw_figures(tables: dict, folder: Path) -> dict[str, pd.DataFrame]:
     """Every registered figure whose tables are present; returns each drawn figure's data."""
     return {f.name: f.draw(tables, folder) for f in FIGURES if f.drawable(tables)}
+
+
+def skipped_figures(tables: dict) -> dict[str, str]:
+    """The figures whose tables are present but whose data cannot support them, with why
+    (one line each, for the page)."""
+    reasons = {f.name: f.skip(tables) for f in FIGURES if f.available(tables)}
+    return {name: reason for name, reason in reasons.items() if reason}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 
+import numpy as np
 import pandas as pd
 
 from .figures import short_name
@@ -101,12 +102,41 @@ def _recorded_sentences(tables: dict, prefix: str) -> list[tuple[str, list[str]]
     if dimension is None or dimension.empty:
         return []
     phases = tables.get(f"{prefix}dimension_phases")
+    summary = tables.get(f"{prefix}information_summary")
+    decoding = tables.get(f"{prefix}decoding_population")
     out = []
     for name in dict.fromkeys(dimension["network"]):
         rows = dimension[dimension.network == name].sort_values("layer_index")
-        profile = ", ".join(f"{r.layer} {r.id_mean:.1f}" for r in rows.itertuples())
-        out.append((f"{name} (recorded)", [f"ID along the hierarchy: {profile}; "
-                                           f"{_phase_text(phases, name, 'recorded')}."]))
+        measured = rows[np.isfinite(rows["id_mean"].to_numpy(dtype=float))]
+        items = []
+        if len(measured):
+            profile = ", ".join(f"{r.layer} {r.id_mean:.1f}" for r in measured.itertuples())
+            items.append(f"ID along the hierarchy ({measured['construction'].iloc[-1]}): "
+                         f"{profile}; {_phase_text(phases, name, 'recorded')}.")
+        for row in rows[~rows.index.isin(measured.index)].itertuples():
+            reason = getattr(row, "note", "") or "no estimate"
+            items.append(f"ID of {row.layer} not estimated: {html.escape(str(reason))}")
+        for metric, words in (("I_S", "Stimulus information per neuron (median I(R;S)"),
+                              ("I_O", "Object/category information per neuron, pooled over "
+                                      "each object's stimuli (median I(R;O)")):
+            if summary is None or not len(summary):
+                break
+            mine = summary[(summary.network == name) & (summary.metric == metric)]
+            if len(mine) and np.isfinite(mine["median"].to_numpy(dtype=float)).any():
+                items.append(f"{words}, bias-corrected; fraction significant): " + ", ".join(
+                    f"{r.layer} {r.median:.3f} bits ({r.fraction_significant:.0%})"
+                    for r in mine.sort_values("layer_index").itertuples()) + ".")
+        if decoding is not None and len(decoding):
+            mine = decoding[(decoding.network == name)
+                            & (decoding.protocol == "separability")]
+            if len(mine):
+                largest = mine[mine.n_units == mine.n_units.max()].sort_values("layer_index")
+                items.append(f"Population decoding ({int(largest.n_units.iloc[0])} neurons, "
+                             "separability): " + ", ".join(
+                                 f"{r.layer} {r.percent_correct:.1f} % (chance "
+                                 f"{r.chance_percent_correct:.1f} %)"
+                                 for r in largest.itertuples()) + ".")
+        out.append((f"{name} (recorded)", items))
     return out
 
 
@@ -115,7 +145,8 @@ def negative_note(tables: dict) -> str:
     summary = tables.get("information_summary")
     if summary is None or summary.empty:
         return ""
-    negative = summary[(summary["median"] < 0) & summary.metric.str.startswith("I_")]
+    # below -1e-3 bits: rounding-level negatives (-1e-17) are zero, not worth a word
+    negative = summary[(summary["median"] < -1e-3) & summary.metric.str.startswith("I_")]
     if negative.empty:
         return ""
     low = negative["median"].min()

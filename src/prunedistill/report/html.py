@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from .figures import FIGURES, short_name
+from .figures import FIGURES, short_name, skipped_figures
 from .headline import headline, negative_note
 
 STYLE = """
@@ -138,7 +138,10 @@ def _points_note(metadata: dict, tables: dict) -> str:
     points = tables["dimension"]["n_points"].max() if "n_points" in tables["dimension"] \
         else None
     if (tables["dimension"]["weights"] == "recorded").all():
-        where = "the recorded stimuli, one point per stimulus"
+        constructions = set(tables["dimension"].get("construction", pd.Series(dtype=str)))
+        where = ("single trials of the recorded stimuli (stimuli x trials; fewer than 20 "
+                 "stimuli)" if "single_trials" in constructions
+                 else "the recorded stimuli, one point per stimulus")
     elif dimension.get("points") == "training":
         where = (f"{dimension.get('n_points')} held-out renders of the training stream "
                  "(random views of the embedded CNN's 50 training objects)")
@@ -168,10 +171,14 @@ def report_page(title: str, drawn: set[str], tables: dict[str, pd.DataFrame],
     sections = [("Findings", headline(tables, alpha=alpha))]
     if montage_caption:
         sections.append(("Stimuli", _figure("montage", montage_caption)))
+    skipped = skipped_figures(tables)
     for key, head in SECTIONS:
         content = "".join(_figure(f.name, f.caption) for f in FIGURES
                           if f.section == key and f.name in drawn)
-        if key == "dimension" and "dimension_profile" in drawn:
+        reasons = dict.fromkeys(skipped[f.name] for f in FIGURES
+                                if f.section == key and f.name in skipped)
+        content += "".join(f"<p class='note'>{html.escape(r)}.</p>" for r in reasons)
+        if key == "dimension" and "dimension" in tables:
             content += _points_note(metadata, tables)
         if key == "information" and content:
             content += negative_note(tables)
