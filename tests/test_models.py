@@ -1,6 +1,7 @@
 """Model registry, weights and layer extraction."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,3 +202,88 @@ def test_a_pickled_model_is_refused_without_advising_the_unsafe_loader(tmp_path)
     message = str(error.value)
     assert "safe loader" in message and "torch.save(model.state_dict(), PATH)" in message
     assert "weights_only=False" not in message
+
+
+def test_weights_trained_on_fewer_objects_load_back_with_their_record(tmp_path):
+    """On main the output layer was fixed at 50 classes: `train --objects 5` weights did not
+    load. The record written beside the weights says how to build the network."""
+    from prunedistill.models import EmbeddedCNN
+    from prunedistill.models.training import save_trained
+
+    torch.manual_seed(0)
+    trained = EmbeddedCNN(n_classes=5)
+    weights, _ = save_trained(trained, {"architecture": trained.architecture}, tmp_path)
+    model = load_model("embedded", str(weights))
+    assert model.module.n_classes == 5
+    assert model.extra["training_record"] == str(tmp_path / "embedded_cnn.json")
+    x = torch.rand(2, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model.module(x), trained.eval()(x))
+
+
+def test_torchvision_weights_by_enum_name_offline_then_placed(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    target = tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    with pytest.raises(FileNotFoundError) as error:
+        load_model("resnet18", "IMAGENET1K_V1")
+    message = str(error.value)
+    assert "https://download.pytorch.org/models/resnet18-f37072fd.pth" in message
+    assert str(target) in message and "PRUNEDISTILL_OFFLINE" in message
+    with pytest.raises(ValueError, match="no weights named 'IMAGENET1K_V9'.*IMAGENET1K_V1"):
+        load_model("resnet18", "IMAGENET1K_V9")
+    target.parent.mkdir(parents=True)
+    torch.save(load_model("resnet18", "untrained:3").module.state_dict(), target)
+    loaded = load_model("resnet18", "IMAGENET1K_V1")
+    assert loaded.describe()["weights_name"] == "ResNet18_Weights.IMAGENET1K_V1"
+    assert load_model("resnet18", "trained").describe()["weights_name"] == \
+        "ResNet18_Weights.IMAGENET1K_V1"  # what `trained` stood for, recorded
+
+
+def test_torchvision_weights_are_fetched_with_the_hub_hash_check(tmp_path, monkeypatch):
+    """Tested up to the download: torch.hub's fetch is replaced by one that places the
+    file, as the real one would after checking the hash prefix of its name."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("PRUNEDISTILL_OFFLINE", "0")
+    state = load_model("resnet18", "untrained:4").module.state_dict()
+    calls = []
+
+    def fetch(url, dst, hash_prefix=None, progress=True):
+        calls.append((url, Path(dst).name, hash_prefix))
+        torch.save(state, dst)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fetch)
+    loaded = load_model("resnet18", "DEFAULT")
+    assert calls == [("https://download.pytorch.org/models/resnet18-f37072fd.pth",
+                      "resnet18-f37072fd.pth", "f37072fd")]
+    assert torch.equal(loaded.module.fc.weight, state["fc.weight"])
+
+    def unreachable(url, dst, hash_prefix=None, progress=True):
+        raise OSError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", unreachable)
+    (tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth").unlink()
+    with pytest.raises(FileNotFoundError, match="could not download.*name resolution.*save it"):
+        load_model("resnet18", "IMAGENET1K_V1")
+
+
+def test_a_layer_name_typo_suggests_the_closest_names():
+    model = load_model("embedded", "untrained:0")
+    with pytest.raises(ValueError,
+                       match=r"'features\.conv1_l': did you mean [^?]*features\.conv1_1"):
+        resolve_layers(model, ["features.conv1_l"])
+
+
+def test_any_module_is_tappable_blocks_and_containers_included(tmp_path):
+    """On main only leaves and ResNet blocks were: mobilenet_v2's `features.2` (an
+    InvertedResidual) was an unknown layer."""
+    model = load_model("mobilenet_v2", "untrained:0")
+    images = np.random.default_rng(0).random((3, 224, 224), dtype=np.float32)
+    tap = LayerTap(model, resolve_layers(model, ["features.2", "features"]))
+    with tap:
+        outputs = tap(images)
+    assert outputs["features.2"].shape == (3, 24 * 56 * 56)
+    assert outputs["features"].shape == (3, 1280 * 7 * 7)
+    with torch.no_grad():  # the block's own output, computed by hand
+        x = model.preprocessing(images)
+        expected = model.module.features[:3](x).flatten(1)
+    assert torch.allclose(outputs["features.2"], expected, atol=1e-5)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import difflib
 import json
 import zlib
 from collections.abc import Sequence
@@ -81,10 +82,6 @@ def without_inplace(module: nn.Module) -> nn.Module:
     return clone
 
 
-def _is_leaf(module: nn.Module) -> bool:
-    return next(module.children(), None) is None
-
-
 def _is_residual_block(module: nn.Module) -> bool:
     """A residual block (torchvision ResNet BasicBlock / Bottleneck): its output, after the
     skip connection, is a checkpoint of the Ansuini protocol."""
@@ -92,15 +89,16 @@ def _is_residual_block(module: nn.Module) -> bool:
 
 
 def list_layers(model: LoadedModel, input_size: int | None = None) -> list[LayerInfo]:
-    """Every leaf module's (and residual block's) output shape, in the order the outputs are
-    produced, after the pseudo-layer ``input`` (the preprocessed image)."""
+    """Every module's output shape (leaves and containers: blocks, stages), in the order the
+    outputs are produced (a container after its children), after the pseudo-layer ``input``
+    (the preprocessed image). Modules whose output is not one tensor are left out."""
     size = input_size or model.preprocessing.input_size or 224
     x = model.preprocessing(np.zeros((1, size, size), dtype=np.float32))
     module = without_inplace(model.module)
     seen: dict[str, list] = {}
     hooks = []
     for name, child in module.named_modules():
-        if name and (_is_leaf(child) or _is_residual_block(child)):
+        if name:
             def hook(_, __, output, name=name, child=child):
                 if torch.is_tensor(output):
                     entry = seen.setdefault(name, [type(child).__name__, None, 0])
@@ -140,9 +138,13 @@ def resolve_layers(model: LoadedModel, layers: str | Sequence[str],
     names = [layers] if isinstance(layers, str) else list(layers)
     unknown = [n for n in names if n not in by_name]
     if unknown:
+        close = {n: difflib.get_close_matches(n, list(by_name), n=3, cutoff=0.6)
+                 for n in unknown}
+        hints = "; ".join(f"{n!r}: did you mean {', '.join(c)}?" for n, c in close.items() if c)
         raise ValueError(
-            f"unknown layer(s) {unknown} for {model.name}. Valid names: "
-            f"{', '.join(by_name)}; or a preset: {', '.join(PRESETS)}.")
+            f"unknown layer(s) {unknown} for {model.name}. {hints + ' ' if hints else ''}"
+            f"Valid names (`prunedistill layers {model.name}`): {', '.join(by_name)}; or a "
+            f"preset: {', '.join(PRESETS)}.")
     return [by_name[n] for n in names]
 
 

@@ -194,11 +194,13 @@ def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
             if name in shared:
                 table[f"I_{name}"][units], table[f"p_{name}"][units] = _information(
                     binned, _codes(shared[name]), kwargs)
-        invariant = invariant_object_information(
-            group, shared["O"], per_unit["L"], thresholds=thresholds, n_bins=options.n_bins,
-            correction=options.bias_correction, n_shuffles=options.shuffles, seed=seed)
-        sweep[units] = invariant["information"]
-        n_pairs[units] = invariant["n_pairs"]
+        if len(np.unique(shared["O"])) > 1:  # one object: no pair, invariance undefined
+            invariant = invariant_object_information(
+                group, shared["O"], per_unit["L"], thresholds=thresholds,
+                n_bins=options.n_bins, correction=options.bias_correction,
+                n_shuffles=options.shuffles, seed=seed)
+            sweep[units] = invariant["information"]
+            n_pairs[units] = invariant["n_pairs"]
     degenerate = n_bins_used == 1  # their information terms are 0 by construction
     at_threshold = int(np.flatnonzero(np.isclose(thresholds, options.invariance_threshold))[0])
     table["I_invariant"] = sweep[:, at_threshold]

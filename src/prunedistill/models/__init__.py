@@ -2,14 +2,16 @@
 
 from .embedded import EmbeddedCNN
 from .registry import (
-                       EMBEDDED_RECORD,
-                       EMBEDDED_WEIGHTS,
-                       LoadedModel,
-                       Preprocessing,
-                       load_model,
-                       torchvision_names,
-                       weights_identity,
+    EMBEDDED_RECORD,
+    EMBEDDED_WEIGHTS,
+    LoadedModel,
+    Preprocessing,
+    from_module,
+    load_model,
+    torchvision_names,
+    weights_identity,
 )
 
 __all__ = ["EMBEDDED_RECORD", "EMBEDDED_WEIGHTS", "EmbeddedCNN", "LoadedModel",
-           "Preprocessing", "load_model", "torchvision_names", "weights_identity"]
+           "Preprocessing", "from_module", "load_model", "torchvision_names",
+           "weights_identity"]

@@ -6,12 +6,14 @@ Model names: ``embedded`` (the project's CNN), any torchvision classification mo
 Weights specs:
 
 * ``untrained:<seed>``: the architecture's own initialisation, drawn under ``seed``;
-* ``trained``: the embedded model's committed file; for torchvision, torchvision's own file
-  name (e.g. ``vgg16-397923af.pth``) in the torch hub cache;
+* ``trained``: the embedded model's committed file; for torchvision, the ``DEFAULT`` entry of
+  its weights enum (recorded by name, e.g. ``ResNet50_Weights.IMAGENET1K_V2``);
+* a torchvision enum name (``IMAGENET1K_V1``, ``IMAGENET1K_V2``, ``DEFAULT``): torchvision's
+  own file in the torch hub cache, downloaded there with torch.hub's hash check when it is
+  missing and the machine is online (never when ``PRUNEDISTILL_OFFLINE=1``);
 * a path, or a file name looked up in the torch hub cache.
 
-Nothing is ever downloaded. Weights load with ``torch.load(weights_only=True)`` and their
-sha256 is recorded.
+Weights load with ``torch.load(weights_only=True)`` and their sha256 is recorded.
 """
 
 from __future__ import annotations
@@ -119,9 +121,35 @@ def _parse_seed(weights: str) -> int | None:
     return None
 
 
-def _build(name: str, n_classes: int | None) -> tuple[nn.Module, Preprocessing]:
+ARCHITECTURE_KEYS = ("n_classes", "widths", "convs_per_block", "hidden", "dropout")
+
+
+def embedded_record(weights: Path | None) -> Path | None:
+    """The training record of embedded-CNN weights: ``NAME.json`` beside ``NAME.pt`` (as
+    `prunedistill train` writes them), else the committed model's record."""
+    beside = weights.with_suffix(".json") if weights is not None else None
+    for record in (beside, EMBEDDED_RECORD):
+        if record is not None and record.exists():
+            return record
+    return None
+
+
+def _embedded_architecture(weights: Path | None) -> dict:
+    """The constructor arguments recorded with the weights (classes, widths, ...)."""
+    record = embedded_record(weights)
+    if record is None:
+        return {}
+    architecture = json.loads(record.read_text()).get("architecture", {})
+    return {k: architecture[k] for k in ARCHITECTURE_KEYS if k in architecture}
+
+
+def _build(name: str, n_classes: int | None, weights_path: Path | None = None
+           ) -> tuple[nn.Module, Preprocessing]:
     if name == "embedded":
-        module = EmbeddedCNN(n_classes=n_classes or _embedded_record_classes())
+        architecture = _embedded_architecture(weights_path)
+        if n_classes is not None:
+            architecture["n_classes"] = n_classes
+        module = EmbeddedCNN(**architecture)
         return module, Preprocessing(INPUT_SIZE, 1, (0.0,), (1.0,), field_deg=120.0)
     if ":" in name:
         module_path, factory_name = name.split(":", 1)
@@ -147,31 +175,67 @@ def _build(name: str, n_classes: int | None) -> tuple[nn.Module, Preprocessing]:
     return module, Preprocessing(size, 3, IMAGENET_MEAN, IMAGENET_STD, field_deg=120.0)
 
 
-def _embedded_record_classes() -> int:
-    if EMBEDDED_RECORD.exists():
-        return int(json.loads(EMBEDDED_RECORD.read_text())["architecture"]["n_classes"])
-    return 50
+OFFLINE_VARIABLE = "PRUNEDISTILL_OFFLINE"  # set to 1: never download weights
+
+
+def torchvision_weights(name: str, weights: str):
+    """The torchvision weights enum entry that ``weights`` names for model ``name``
+    (``trained`` and ``DEFAULT`` are torchvision's default entry), or None when ``weights``
+    is not an enum name. An unknown enum-like name is an error listing the valid ones."""
+    import torchvision
+
+    if name not in torchvision_names():
+        return None
+    try:
+        enum = torchvision.models.get_model_weights(name)
+    except ValueError:  # an architecture without published weights
+        return None
+    valid = [w.name for w in enum]
+    if weights in ("trained", "DEFAULT"):
+        return enum.DEFAULT
+    if weights in valid:
+        return enum[weights]
+    if weights.isupper() and not Path(weights).exists():
+        raise ValueError(f"{name} has no weights named {weights!r}; torchvision's names for "
+                         f"it: {', '.join(valid)} (and DEFAULT = {enum.DEFAULT.name}).")
+    return None
+
+
+def _download(url: str, target: Path) -> None:
+    """Fetch ``url`` into ``target`` with torch.hub's hash check (the hash prefix in the
+    file name), unless offline; a failure names the URL and where to put the file."""
+    import os
+    import re
+
+    how = (f"Download {url} and save it as {target}, or pass a weights file's path.")
+    if os.environ.get(OFFLINE_VARIABLE, "") not in ("", "0"):
+        raise FileNotFoundError(f"{target.name} is not in the torch hub cache and "
+                                f"{OFFLINE_VARIABLE} forbids downloading. {how}")
+    match = re.search(torch.hub.HASH_REGEX, target.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(url, str(target), hash_prefix=match.group(1) if match
+                                       else None, progress=False)
+    except Exception as error:  # no network, a proxy, a hash mismatch
+        target.unlink(missing_ok=True)
+        raise FileNotFoundError(f"could not download {target.name} ({error}). {how}") \
+            from None
 
 
 def _weights_file(name: str, weights: str) -> Path:
-    if weights == "trained":
-        if name == "embedded":
-            if not EMBEDDED_WEIGHTS.exists():
-                raise FileNotFoundError(
-                    f"the embedded model's weights are missing: expected {EMBEDDED_WEIGHTS}. "
-                    "Reinstall the package or retrain with `prunedistill train`.")
-            return EMBEDDED_WEIGHTS
-        if ":" in name:
-            raise ValueError(f"{name}: give the path of the weight file instead of 'trained'.")
-        import torchvision
-
-        url = torchvision.models.get_model_weights(name).DEFAULT.url
-        expected = hub_checkpoint_dir() / url.rsplit("/", 1)[-1]
-        if not expected.exists():
+    if weights == "trained" and name == "embedded":
+        if not EMBEDDED_WEIGHTS.exists():
             raise FileNotFoundError(
-                f"trained weights for {name} not found: expected {expected.name} in "
-                f"{expected.parent}. prunedistill never downloads; copy the file there, or "
-                "pass its path as the weights.")
+                f"the embedded model's weights are missing: expected {EMBEDDED_WEIGHTS}. "
+                "Reinstall the package or retrain with `prunedistill train`.")
+        return EMBEDDED_WEIGHTS
+    if weights == "trained" and ":" in name:
+        raise ValueError(f"{name}: give the path of the weight file instead of 'trained'.")
+    entry = torchvision_weights(name, weights)
+    if entry is not None:
+        expected = hub_checkpoint_dir() / entry.url.rsplit("/", 1)[-1]
+        if not expected.exists():
+            _download(entry.url, expected)
         return expected
     path = Path(weights).expanduser()
     if path.exists():
@@ -249,9 +313,43 @@ def weights_identity(name: str, weights: str) -> str:
     return sha256_of(_weights_file(name, weights))
 
 
-def load_model(name: str, weights: str = "untrained:0", *, n_classes: int | None = None
-               ) -> LoadedModel:
-    """Build ``name`` and set its weights from ``weights``; returns it in eval mode."""
+def state_digest(module: nn.Module) -> str:
+    """SHA-256 over a module's parameters and buffers (names, shapes, bytes): the identity
+    of weights held in memory."""
+    digest = hashlib.sha256()
+    for key, value in module.state_dict().items():
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"{key}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        digest.update(tensor.numpy().tobytes() if tensor.dtype != torch.bfloat16
+                      else tensor.float().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def from_module(module: nn.Module, *, name: str | None = None,
+                preprocessing: Preprocessing | None = None) -> LoadedModel:
+    """A model already in memory, set to eval mode (layers are tapped on a copy, so its
+    in-place ReLUs stay as they are). ``preprocessing`` defaults to the module's input channels, any
+    size, no normalisation; its weights are identified by :func:`state_digest`."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"expected a torch nn.Module; got {type(module).__name__}.")
+    if preprocessing is None:
+        first_conv = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
+        channels = first_conv.in_channels if first_conv is not None else 1
+        preprocessing = Preprocessing(None, channels, (0.0,) * channels, (1.0,) * channels)
+    digest = state_digest(module)
+    return LoadedModel(name or type(module).__name__, module.eval(), f"in-memory:{digest[:16]}",
+                       digest, preprocessing)
+
+
+def load_model(name: str | nn.Module, weights: str = "untrained:0", *,
+               n_classes: int | None = None) -> LoadedModel:
+    """Build ``name`` and set its weights from ``weights``; returns it in eval mode. An
+    ``nn.Module`` object is taken as it is (:func:`from_module`)."""
+    if isinstance(name, nn.Module):
+        return from_module(name)
+    if not isinstance(name, str):
+        raise TypeError(f"a model is a name (embedded, a torchvision name, "
+                        f"package.module:factory) or an nn.Module; got {type(name).__name__}.")
     seed = _parse_seed(weights)
     if seed is not None:
         with torch.random.fork_rng(devices=[]):
@@ -259,9 +357,14 @@ def load_model(name: str, weights: str = "untrained:0", *, n_classes: int | None
             module, preprocessing = _build(name, n_classes)
         return LoadedModel(name, module.eval(), f"untrained:{seed}", None, preprocessing)
     path = _weights_file(name, weights)
-    module, preprocessing = _build(name, n_classes)
+    module, preprocessing = _build(name, n_classes, path)
     load_state_checked(module, _state_dict(path), str(path))
     extra = {}
-    if name == "embedded" and path == EMBEDDED_WEIGHTS and EMBEDDED_RECORD.exists():
-        extra["training_record"] = str(EMBEDDED_RECORD)
+    entry = torchvision_weights(name, weights) if name != "embedded" else None
+    if entry is not None:  # what `trained` or DEFAULT stood for, recorded
+        extra["weights_name"] = f"{type(entry).__name__}.{entry.name}"
+        extra["weights_url"] = entry.url
+    record = embedded_record(path) if name == "embedded" else None
+    if record is not None and (record != EMBEDDED_RECORD or path == EMBEDDED_WEIGHTS):
+        extra["training_record"] = str(record)
     return LoadedModel(name, module.eval(), str(path), sha256_of(path), preprocessing, extra)

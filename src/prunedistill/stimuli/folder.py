@@ -124,15 +124,66 @@ def load_folder(folder, metadata_csv=None, *, field_deg: float = 120.0,
             f"images must be square and all the same size; found sizes {shapes[:5]}. "
             "Resize them all: --resize with --size N on the command line, stimuli.resize: "
             "true in a study (size=N in Python).")
-    camera = Camera(size=shapes[0][0], field_deg=field_deg, supersample=1)
+    return stimulus_set(np.stack(images), table, field_deg=field_deg, name="folder",
+                        source=str(folder.resolve()))
+
+
+def stimulus_set(images: np.ndarray, table: pd.DataFrame, *, field_deg: float, name: str,
+                 source: str) -> xr.Dataset:
+    """A stimulus Dataset from square grayscale ``images (stimulus, y, x)`` in 0..1 and one
+    metadata row per image (``object``, ``view`` and numeric columns become coordinates)."""
+    camera = Camera(size=images.shape[-1], field_deg=field_deg, supersample=1)
     coords = {column: ("stimulus", table[column].to_numpy()) for column in table.columns}
     for column in REQUIRED_COLUMNS:
-        coords[column] = ("stimulus", np.array(table[column].astype(str).tolist(), dtype=str))
+        if column in table.columns:
+            coords[column] = ("stimulus", np.array(table[column].astype(str).tolist(),
+                                                   dtype=str))
     azimuth, elevation = camera.pixel_centres_deg()
     coords["x"], coords["y"] = ("x", azimuth), ("y", elevation)
     return xr.Dataset(
-        {"images": (("stimulus", "y", "x"), np.stack(images))},
+        {"images": (("stimulus", "y", "x"), images.astype(np.float32, copy=False))},
         coords=coords,
-        attrs={"set": "folder", "source": str(folder.resolve()), "deg_per_pixel":
-               camera.deg_per_pixel, "field_deg": field_deg, "image_size": camera.size},
+        attrs={"set": name, "source": source, "deg_per_pixel": camera.deg_per_pixel,
+               "field_deg": field_deg, "image_size": camera.size},
     )
+
+
+def from_arrays(images, metadata: pd.DataFrame | None = None, *,
+                field_deg: float = 120.0) -> xr.Dataset:
+    """A stimulus set from images in memory: ``(N, H, W)`` or ``(N, 1, H, W)``, numpy or
+    torch, float in 0..1 or uint8 (divided by 255), square; ``metadata`` one row per image
+    with optional ``object`` and ``view`` (default: one object, view = the image's index)
+    and any numeric columns."""
+    if hasattr(images, "detach"):
+        images = images.detach().cpu().numpy()
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]
+    if images.ndim == 4:
+        raise ValueError(f"images are {images.shape} (N, C, H, W) with C = {images.shape[1]}; "
+                         "only grayscale (N, H, W) or (N, 1, H, W) is supported so far. "
+                         "Convert to luminance first.")
+    if images.ndim != 3 or images.shape[1] != images.shape[2]:
+        raise ValueError(f"images must be (N, H, W) with square images; got {images.shape}.")
+    if images.dtype == np.uint8:
+        images = images.astype(np.float32) / 255.0
+    elif not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(f"images must be float (0..1) or uint8; got {images.dtype}.")
+    if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+        raise ValueError("float images must be finite and within 0..1 (divide 8-bit images "
+                         "by 255).")
+    table = pd.DataFrame(index=range(len(images))) if metadata is None else \
+        metadata.reset_index(drop=True)
+    if len(table) != len(images):
+        raise ValueError(f"metadata has {len(table)} rows for {len(images)} images; give one "
+                         "row per image, in the same order.")
+    table = table.copy()
+    if "object" not in table:
+        table["object"] = "all"
+    if "view" not in table:
+        table["view"] = np.arange(len(table))
+    for column in table.columns:
+        if column not in REQUIRED_COLUMNS and not pd.api.types.is_numeric_dtype(table[column]):
+            raise ValueError(f"metadata column {column!r} is not numeric; besides object and "
+                             "view, properties must be numbers.")
+    return stimulus_set(images, table, field_deg=field_deg, name="arrays", source="memory")

@@ -1,0 +1,8 @@
+"""Every test runs offline: nothing may reach a model hub (subprocesses inherit this)."""
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setenv("PRUNEDISTILL_OFFLINE", "1")
