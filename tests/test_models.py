@@ -287,3 +287,30 @@ def test_any_module_is_tappable_blocks_and_containers_included(tmp_path):
         x = model.preprocessing(images)
         expected = model.module.features[:3](x).flatten(1)
     assert torch.allclose(outputs["features.2"], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, blocks, count", [
+    ("mobilenet_v2", "InvertedResidual", 17),
+    ("vit_b_16", "EncoderBlock", 12),
+    ("densenet121", "_DenseBlock", 4),
+    ("convnext_tiny", "CNBlock", 18),
+])
+def test_checkpoints_are_the_block_outputs_of_every_family(name, blocks, count, capsys):
+    """On main mobilenet_v2's checkpoints were `input` and `classifier.1` only, and ViT's
+    were MLP sublayers."""
+    from prunedistill.activations import checkpoint_rule, list_layers
+    from prunedistill.cli import main
+
+    model = load_model(name, "untrained:0")
+    available = list_layers(model)
+    chosen = resolve_layers(model, "checkpoints", available)
+    kinds = [type(model.module.get_submodule(i.name)).__name__ for i in chosen[1:]]
+    assert kinds.count(blocks) == count
+    names = [i.name for i in chosen]
+    assert not any(a != b and a.startswith(b + ".") for a in names for b in names)  # outermost
+    assert "MLPBlock" not in kinds and blocks in checkpoint_rule(model, available)
+    if name == "mobilenet_v2":
+        assert "features.2" in names
+        assert main(["layers", name]) == 0
+        assert "checkpoints rule: the input, the outputs of the outermost InvertedResidual" \
+            in capsys.readouterr().out

@@ -25,6 +25,7 @@ import contextlib
 import copy
 import difflib
 import json
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,10 +83,31 @@ def without_inplace(module: nn.Module) -> nn.Module:
     return clone
 
 
-def _is_residual_block(module: nn.Module) -> bool:
-    """A residual block (torchvision ResNet BasicBlock / Bottleneck): its output, after the
-    skip connection, is a checkpoint of the Ansuini protocol."""
-    return type(module).__name__ in ("BasicBlock", "Bottleneck")
+# Class names of the blocks and stages whose outputs are checkpoints, in every torchvision
+# family and in most timm-style code: ResNet BasicBlock/Bottleneck, MobileNet and ShuffleNet
+# InvertedResidual, MNASNet _InvertedResidual, EfficientNet MBConv/FusedMBConv, RegNet
+# ResBottleneckBlock, ConvNeXt CNBlock, ViT EncoderBlock, Swin SwinTransformerBlock(V2),
+# DenseNet _DenseBlock/_Transition, Inception InceptionA-E and GoogLeNet Inception,
+# SqueezeNet Fire. An unknown architecture follows the same rule by its class names.
+BLOCK_CLASS = re.compile(r"_?(\w*Block\w*|\w*Residual|Bottleneck|\w*MBConv|Fire|Transition"
+                         r"|Inception[A-E]?)")
+
+
+def _is_block(module: nn.Module) -> bool:
+    """A block or stage whose output (after its skip connection, where it has one) is a
+    checkpoint of the Ansuini protocol; MLP and attention sub-blocks are not."""
+    name = type(module).__name__
+    return bool(BLOCK_CLASS.fullmatch(name)) and not name.startswith(("MLP", "Attention"))
+
+
+def checkpoint_rule(model: LoadedModel, available: list[LayerInfo]) -> str:
+    """How ``checkpoints`` was chosen for this model, in words (``prunedistill layers``)."""
+    blocks = sorted({type(model.module.get_submodule(i.name)).__name__ for i in available
+                     if i.name != "input" and _is_block(model.module.get_submodule(i.name))})
+    if blocks:
+        return (f"the input, the outputs of the outermost {', '.join(blocks)} blocks, and the "
+                "pooling and linear layers outside them")
+    return "the input and every pooling and linear layer (no residual or stage blocks found)"
 
 
 def list_layers(model: LoadedModel, input_size: int | None = None) -> list[LayerInfo]:
@@ -120,21 +142,36 @@ def _kind_of(model: LoadedModel, name: str) -> type:
     return type(model.module.get_submodule(name))
 
 
+def _checkpoints(model: LoadedModel, available: list[LayerInfo]) -> list[LayerInfo]:
+    """The input, the outermost blocks (see :data:`BLOCK_CLASS`) and the pooling and linear
+    layers that are not inside a block, in the order their outputs are produced."""
+    blocks = [i.name for i in available if i.name != "input"
+              and _is_block(model.module.get_submodule(i.name))]
+    outermost = [b for b in blocks if not any(b.startswith(o + ".") for o in blocks)]
+
+    def inside(name):
+        return any(name.startswith(block + ".") for block in outermost)
+
+    wanted = POOLING + (nn.Linear,)
+    return [info for info in available if info.name == "input" or (
+        not inside(info.name) and (info.name in outermost
+                                   or issubclass(_kind_of(model, info.name), wanted)))]
+
+
 def resolve_layers(model: LoadedModel, layers: str | Sequence[str],
                    available: list[LayerInfo] | None = None) -> list[LayerInfo]:
-    """Layer infos for a preset (``checkpoints``: input, every pooling and linear layer and
-    residual block output, the Ansuini protocol; ``all``: input, every conv, nonlinearity,
-    pooling and linear output)
-    or a list of names (an unknown name is an error listing the valid ones)."""
+    """Layer infos for a preset (``checkpoints``: input, block and stage outputs, pooling and
+    linear layers, the Ansuini protocol, see :func:`checkpoint_rule`; ``all``: input, every
+    conv, nonlinearity, pooling and linear output) or a list of names (an unknown name is an
+    error suggesting the closest ones)."""
     available = available or list_layers(model)
     by_name = {info.name: info for info in available}
-    if isinstance(layers, str) and layers in PRESETS:
-        wanted = (POOLING + (nn.Linear,)) if layers == "checkpoints" else (
-            CONVOLUTION + NONLINEARITY + POOLING + (nn.Linear,))
+    if isinstance(layers, str) and layers == "all":
+        wanted = CONVOLUTION + NONLINEARITY + POOLING + (nn.Linear,)
         return [info for info in available if info.name == "input"
-                or issubclass(_kind_of(model, info.name), wanted)
-                or (layers == "checkpoints"
-                    and _is_residual_block(model.module.get_submodule(info.name)))]
+                or issubclass(_kind_of(model, info.name), wanted)]
+    if isinstance(layers, str) and layers == "checkpoints":
+        return _checkpoints(model, available)
     names = [layers] if isinstance(layers, str) else list(layers)
     unknown = [n for n in names if n not in by_name]
     if unknown:

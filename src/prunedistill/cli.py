@@ -114,7 +114,7 @@ def command_stimuli(args: argparse.Namespace) -> int:
 
 
 def command_layers(args: argparse.Namespace) -> int:
-    from .activations import PRESETS, list_layers, resolve_layers
+    from .activations import PRESETS, checkpoint_rule, list_layers, resolve_layers
     from .models import load_model
 
     model = load_model(args.model, args.weights)
@@ -128,6 +128,7 @@ def command_layers(args: argparse.Namespace) -> int:
     for preset in PRESETS:
         names = [layer.name for layer in resolve_layers(model, preset, layers)]
         print(f"\npreset {preset} ({len(names)} layers): {', '.join(names)}")
+    print(f"\ncheckpoints rule: {checkpoint_rule(model, layers)}")
     return 0
 
 
