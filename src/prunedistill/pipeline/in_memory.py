@@ -45,6 +45,7 @@ def analyse(model, images, metadata: pd.DataFrame | None = None, *,
     """
     from ..activations import ActivationStore, extract_to_store
     from ..analysis.layers import layer_decoding, layer_dimension, layer_information
+    from ..analysis.units import ORIENTATION_WAVELENGTH_DEG
     from ..models import LoadedModel, load_model
     from ..stimuli import from_arrays
     from ..stimuli.properties import orientation_energy
@@ -55,7 +56,8 @@ def analyse(model, images, metadata: pd.DataFrame | None = None, *,
     loaded = model if isinstance(model, LoadedModel) else load_model(model, weights)
     stimuli = from_arrays(images, metadata, field_deg=field_deg)
     n_objects = len(set(stimuli["object"].values))
-    energy = orientation_energy(stimuli["images"].values, stimuli.attrs["deg_per_pixel"])
+    energy = orientation_energy(stimuli["images"].values, stimuli.attrs["deg_per_pixel"],
+                                ORIENTATION_WAVELENGTH_DEG)
     parts: dict[str, list[pd.DataFrame]] = {}
     with tempfile.TemporaryDirectory(prefix="prunedistill-") as folder:
         store = ActivationStore(extract_to_store(

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis.tables import role_of
+from ..analysis.units import ORIENTATION_WAVELENGTH_DEG
 from ..config import NetworkConfig, StudyConfig, section_dict
 from .cache import (
     ACTIVATIONS_STORE,
@@ -34,8 +35,6 @@ from .log import StageLog, environment
 from .recordings import check_recordings, stage_neural
 from .report_stage import stage_report
 from .tasks import Task
-
-ORIENTATION_WAVELENGTH_DEG = 10.0
 
 
 @dataclass(frozen=True)

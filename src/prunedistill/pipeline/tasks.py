@@ -17,7 +17,7 @@ import pandas as pd
 
 from .._validation import PrunedistillError
 from ..analysis.options import DecodingOptions, DimensionOptions, InformationOptions, NeuralOptions
-from ..analysis.tables import ID_COLUMNS, concat_sorted, identity
+from ..analysis.tables import concat_sorted, identity
 from .cache import Cache
 
 LAYER_KINDS = ("dimension", "information", "decoding")
@@ -201,4 +201,4 @@ RUNNERS = {"dimension": run_dimension, "information": run_information,
            "neural_information": run_neural_information,
            "neural_decoding": run_neural_decoding}
 
-__all__ = ["AREA_KINDS", "ID_COLUMNS", "LAYER_KINDS", "Task", "read_tables", "run_task"]
+__all__ = ["AREA_KINDS", "LAYER_KINDS", "Task", "read_tables", "run_task"]
