@@ -10,7 +10,7 @@ import numpy as np
 import xarray as xr
 
 from .._io import atomic_path
-from .schema import NeuralDataError, neural_responses, validate_responses
+from .schema import NeuralDataError, neural_responses, presentation_numbers, validate_responses
 
 NPZ_ARRAYS = """npz layout (numpy.savez), one file per dataset:
   counts          (neurons, stimuli, trials) float, NaN-padded
@@ -113,34 +113,6 @@ def to_brainscore(ds: xr.Dataset) -> xr.DataArray:
                                                          n_trials)[keep])}
                    if "object" in ds.coords and "stimulus_index" not in ds.coords else {})},
         name="neural_counts", attrs={"area_order": " ".join(ds.attrs["area_order"])})
-
-
-def presentation_numbers(stimulus: np.ndarray, repetition=None) -> np.ndarray:
-    """The trial slot of each presentation ``(presentations,)``: 0, 1, ... within each
-    stimulus.
-
-    Slots follow the ``repetition`` values ranked within each stimulus (so numbering from
-    1, from -1 or with gaps costs nothing); when two presentations of a stimulus share a
-    repetition number (concatenated sessions) or there is none, they follow the data's
-    order. No presentation is lost or overwritten, and the trial axis is as long as the
-    most presented stimulus."""
-    stimulus = np.asarray(stimulus, dtype=np.int64)
-    data_order = np.arange(len(stimulus))
-    keys = data_order
-    if repetition is not None:
-        repetition = np.asarray(repetition)
-        if repetition.dtype.kind not in "iuf":
-            raise NeuralDataError("the `repetition` coordinate must be numeric; got "
-                                  f"{repetition.dtype}.")
-        pairs = np.unique(np.column_stack([stimulus, repetition]), axis=0)
-        if len(pairs) == len(stimulus):  # no clash: the numbers order the trials
-            keys = repetition
-    order = np.lexsort((data_order, keys, stimulus))
-    starts = np.r_[0, np.flatnonzero(np.diff(stimulus[order])) + 1]
-    rank = data_order - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    slots = np.empty(len(order), dtype=np.int64)
-    slots[order] = rank
-    return slots
 
 
 def from_brainscore(assembly: xr.DataArray, *, area_order=None,

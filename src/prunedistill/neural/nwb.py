@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 from scipy.stats import poisson
 
-from .schema import NeuralDataError, neural_responses
+from .schema import NeuralDataError, neural_responses, presentation_numbers
 
 AREA_COLUMNS = ("area", "location", "brain_area")
 LATENCY_SEARCH_MS = (0.0, 600.0)
@@ -295,11 +295,7 @@ def read_nwb(path, *, stimuli: xr.Dataset | None = None, area_order=None,
         object_of = _objects_of(stimulus, objects, options.object_column)
         index = {s: i for i, s in enumerate(ids)}
         stimulus_index = np.array([index[s] for s in stimulus])
-        repetition = np.zeros(len(stimulus), dtype=np.int64)
-        seen: dict[int, int] = {}
-        for i, s in enumerate(stimulus_index):
-            repetition[i] = seen.get(s, 0)
-            seen[s] = repetition[i] + 1
+        repetition = presentation_numbers(stimulus_index)  # data order within each stimulus
         latencies = _latencies(units, onsets, options)
         window = options.window_ms / 1000.0
         counts = np.full((len(units), len(ids), repetition.max() + 1), np.nan)

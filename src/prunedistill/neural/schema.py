@@ -162,3 +162,31 @@ def areas_in_order(ds: xr.Dataset) -> list[str]:
     """The areas present, in the dataset's hierarchy order."""
     present = set(ds["area"].values)
     return [a for a in ds.attrs["area_order"] if a in present]
+
+
+def presentation_numbers(stimulus: np.ndarray, repetition=None) -> np.ndarray:
+    """The trial slot of each presentation ``(presentations,)``: 0, 1, ... within each
+    stimulus.
+
+    Slots follow the ``repetition`` values ranked within each stimulus (so numbering from
+    1, from -1 or with gaps costs nothing); when two presentations of a stimulus share a
+    repetition number (concatenated sessions) or there is none, they follow the data's
+    order. No presentation is lost or overwritten, and the trial axis is as long as the
+    most presented stimulus."""
+    stimulus = np.asarray(stimulus, dtype=np.int64)
+    data_order = np.arange(len(stimulus))
+    keys = data_order
+    if repetition is not None:
+        repetition = np.asarray(repetition)
+        if repetition.dtype.kind not in "iuf":
+            raise NeuralDataError("the `repetition` coordinate must be numeric; got "
+                                  f"{repetition.dtype}.")
+        pairs = np.unique(np.column_stack([stimulus, repetition]), axis=0)
+        if len(pairs) == len(stimulus):  # no clash: the numbers order the trials
+            keys = repetition
+    order = np.lexsort((data_order, keys, stimulus))
+    starts = np.r_[0, np.flatnonzero(np.diff(stimulus[order])) + 1]
+    rank = data_order - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    slots = np.empty(len(order), dtype=np.int64)
+    slots[order] = rank
+    return slots
