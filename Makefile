@@ -32,6 +32,7 @@ benchmarks: $(STAMP_DEV)
 	$(BIN)/python benchmarks/bench_information.py
 	$(BIN)/python benchmarks/bench_stimuli.py
 	$(BIN)/python benchmarks/bench_extraction.py
+	$(BIN)/python benchmarks/bench_real_extraction.py
 	$(BIN)/python benchmarks/bench_analysis.py
 	$(BIN)/python benchmarks/bench_nwb.py
 	benchmarks/bench_study.sh

@@ -53,3 +53,36 @@ def run_cases(script: str, cases: Iterable[str], case: Callable[[str], None], he
     print(f"machine: {os.cpu_count()} cores; {header}")
     for name in cases:
         print(describe(name, run_case(script, name)), flush=True)
+
+
+def forward_and_extraction(model, stimuli, batch: int) -> dict:
+    """Seconds of the bare forward pass of ``stimuli`` (same batches and preprocessing, no
+    hooks) and of ``extract_to_store`` of the ``checkpoints`` layers, with the store's size
+    (MiB) and the device, for one model in this process."""
+    import shutil
+    import tempfile
+    import time
+    from pathlib import Path
+
+    import torch
+
+    from prunedistill.activations import extract_to_store, resolve_device
+
+    images = stimuli["images"].values
+    device = resolve_device(None)
+    module = model.module.to(device)
+    start = time.perf_counter()
+    with torch.no_grad():
+        for first in range(0, len(images), batch):
+            module(model.preprocessing(images[first:first + batch]).to(device))
+    if device == "cuda":
+        torch.cuda.synchronize()
+    forward = time.perf_counter() - start
+    out = Path(tempfile.mkdtemp()) / "act.zarr"
+    start = time.perf_counter()
+    extract_to_store(model, stimuli, "checkpoints", out, batch_size=batch, device=device)
+    extraction = time.perf_counter() - start
+    stored = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    shutil.rmtree(out.parent)
+    return {"forward_s": forward, "extraction_s": extraction, "stored_mib": stored / 2**20,
+            "device": device}

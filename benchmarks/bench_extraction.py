@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _measure import run_cases  # noqa: E402
+from _measure import forward_and_extraction, run_cases  # noqa: E402
 
 CASES = {
     "embedded-trained": ("embedded", "trained", 64),
@@ -34,7 +31,6 @@ BATCH = 32
 def case(name: str) -> None:
     import torch
 
-    from prunedistill.activations import extract_to_store, resolve_device
     from prunedistill.models import load_model
     from prunedistill.stimuli import tafazoli
 
@@ -42,24 +38,7 @@ def case(name: str) -> None:
     torch.set_num_threads(os.cpu_count())
     model = load_model(model_name, weights)
     stimuli = tafazoli(size)
-    images = stimuli["images"].values
-    device = resolve_device(None)
-    module = model.module.to(device)
-    start = time.perf_counter()
-    with torch.no_grad():
-        for first in range(0, len(images), BATCH):
-            module(model.preprocessing(images[first:first + BATCH]).to(device))
-    if device == "cuda":
-        torch.cuda.synchronize()
-    forward = time.perf_counter() - start
-    out = Path(tempfile.mkdtemp()) / "act.zarr"
-    start = time.perf_counter()
-    extract_to_store(model, stimuli, "checkpoints", out, batch_size=BATCH, device=device)
-    extraction = time.perf_counter() - start
-    stored = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    shutil.rmtree(out.parent)
-    print(json.dumps({"forward_s": forward, "extraction_s": extraction,
-                      "stored_mib": stored / 2**20, "device": device}))
+    print(json.dumps(forward_and_extraction(model, stimuli, BATCH)))
 
 
 def describe(name: str, r: dict) -> str:

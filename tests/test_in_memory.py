@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from prunedistill._validation import PrunedistillError
 from prunedistill.analysis import DecodingOptions
 from prunedistill.models import load_model
 from prunedistill.pipeline import analyse
@@ -77,13 +78,14 @@ def test_a_module_object_is_a_model():
     with torch.no_grad():
         module.fc.bias.add_(1.0)
     assert load_model(module).sha256 != loaded.sha256
-    with pytest.raises(TypeError, match="nn.Module"):
+    with pytest.raises(PrunedistillError, match="nn.Module"):
         load_model(42)
 
 
 @pytest.mark.parametrize("images, metadata, message", [
-    (np.zeros((4, 3, 8, 8)), None, "only grayscale"),
-    (np.zeros((4, 8, 6)), None, "square"),
+    (np.zeros((4, 2, 8, 8)), None, r"\(N, 3, H, W\)"),
+    (np.zeros((4, 8)), None, "got shape"),
+    (np.zeros((4, 8, 8), dtype=bool), None, "float"),
     (np.zeros((4, 8, 8), dtype=np.int64), None, "float"),
     (np.full((4, 8, 8), 2.0), None, "within 0..1"),
     (np.zeros((4, 8, 8)), pd.DataFrame({"object": ["a"] * 3}), "3 rows for 4 images"),

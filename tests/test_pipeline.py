@@ -349,6 +349,7 @@ def test_the_stimuli_key_follows_every_file_the_folder_loader_reads(tmp_path):
     from PIL import Image
 
     from prunedistill.pipeline.cache import Cache
+    from prunedistill.pipeline.inputs import ImageFormat
     from prunedistill.pipeline.log import StageLog
     from prunedistill.pipeline.stages import stage_stimuli
 
@@ -369,15 +370,16 @@ def test_the_stimuli_key_follows_every_file_the_folder_loader_reads(tmp_path):
     config = validate_config({"output": str(tmp_path / "out"), "stimuli": {
         "set": "folder", "folder": str(folder), "metadata": str(csv)}})
     cache, log = Cache(tmp_path / "out" / "cache"), StageLog(quiet=True)
-    keys = [stage_stimuli(config, cache, log).key]
+    keys = [stage_stimuli(config, cache, log, ImageFormat(16)).key]
     image(folder / "sub" / "a.png")
-    keys.append(stage_stimuli(config, cache, log).key)
+    keys.append(stage_stimuli(config, cache, log, ImageFormat(16)).key)
     image(folder / "sub" / "deeper" / "d.png")
-    keys.append(stage_stimuli(config, cache, log).key)
+    keys.append(stage_stimuli(config, cache, log, ImageFormat(16)).key)
     pd.read_csv(csv).assign(contrast=[1.0, 2.0, 3.0, 4.0]).to_csv(csv, index=False)
-    keys.append(stage_stimuli(config, cache, log).key)
+    keys.append(stage_stimuli(config, cache, log, ImageFormat(16)).key)
     assert len(set(keys)) == 4
-    assert stage_stimuli(config, cache, log).key == keys[-1]  # unchanged files: cached
+    # unchanged files: cached
+    assert stage_stimuli(config, cache, log, ImageFormat(16)).key == keys[-1]
 
 
 def test_two_runs_on_one_output_folder_take_turns(reference, tmp_path):

@@ -11,6 +11,11 @@ class PrunedistillError(Exception):
     prints it as ``error: ...`` and exits 2."""
 
 
+class BadInput(PrunedistillError, ValueError):
+    """Input that cannot be used as given (images, arrays, a model, its preprocessing); the
+    message says what to change."""
+
+
 def as_finite_matrix(x, name: str, *, min_rows: int = 1, min_cols: int = 1) -> np.ndarray:
     """Return ``x`` as a 2D floating array, refusing NaN/inf and too-small shapes."""
     if hasattr(x, "detach"):  # torch tensor

@@ -38,6 +38,7 @@ from torch import nn
 from ._io import atomic_path, refuse_foreign
 from .distances import DistanceMatrix, StreamingGram, _distances_from_gram, resolve_device
 from .models.registry import LoadedModel
+from .models.timm_models import feature_modules
 
 POOLING = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
            nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d,
@@ -100,8 +101,21 @@ def _is_block(module: nn.Module) -> bool:
     return bool(BLOCK_CLASS.fullmatch(name)) and not name.startswith(("MLP", "Attention"))
 
 
+def _stage_outputs(model: LoadedModel, available: list[LayerInfo]) -> list[str]:
+    """The block or stage modules whose outputs are checkpoints: those timm lists in a
+    model's ``feature_info``, else the modules whose class matches :data:`BLOCK_CLASS`."""
+    listed = set(feature_modules(model.module))
+    if listed:
+        return [i.name for i in available if i.name in listed]
+    return [i.name for i in available if i.name != "input"
+            and _is_block(model.module.get_submodule(i.name))]
+
+
 def checkpoint_rule(model: LoadedModel, available: list[LayerInfo]) -> str:
     """How ``checkpoints`` was chosen for this model, in words (``prunedistill layers``)."""
+    if feature_modules(model.module):
+        return ("the input, the stage outputs timm lists in the model's feature_info, and the "
+                "pooling and linear layers outside them")
     blocks = sorted({type(model.module.get_submodule(i.name)).__name__ for i in available
                      if i.name != "input" and _is_block(model.module.get_submodule(i.name))})
     if blocks:
@@ -145,8 +159,7 @@ def _kind_of(model: LoadedModel, name: str) -> type:
 def _checkpoints(model: LoadedModel, available: list[LayerInfo]) -> list[LayerInfo]:
     """The input, the outermost blocks (see :data:`BLOCK_CLASS`) and the pooling and linear
     layers that are not inside a block, in the order their outputs are produced."""
-    blocks = [i.name for i in available if i.name != "input"
-              and _is_block(model.module.get_submodule(i.name))]
+    blocks = _stage_outputs(model, available)
     outermost = [b for b in blocks if not any(b.startswith(o + ".") for o in blocks)]
 
     def inside(name):
@@ -229,7 +242,7 @@ class LayerTap:
     """Runs the network on batches and returns the requested layers' outputs.
 
     ``tap(images) -> {layer: (batch, units) float32 CPU tensor}``; images are stimulus images
-    ``(batch, H, W)`` in 0..1 (the model's preprocessing is applied).
+    ``(batch, H, W)`` or ``(batch, 3, H, W)`` in 0..1 (the model's preprocessing is applied).
     """
 
     def __init__(self, model: LoadedModel, layers: Sequence[LayerInfo], device: str = "cpu"):
@@ -291,8 +304,9 @@ def subset_units(layer: str, n_units: int, k: int, seed: int) -> np.ndarray:
 
 def _images_of(stimuli) -> np.ndarray:
     images = stimuli["images"].values if hasattr(stimuli, "data_vars") else np.asarray(stimuli)
-    if images.ndim != 3:
-        raise ValueError(f"stimulus images must be (stimulus, y, x); got {images.shape}.")
+    if images.ndim not in (3, 4):
+        raise ValueError(f"stimulus images must be (stimulus, y, x) or (stimulus, channel, y, "
+                         f"x); got {images.shape}.")
     if not np.isfinite(images).all():
         raise ValueError("stimulus images contain NaN or infinite values.")
     return images

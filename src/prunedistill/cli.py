@@ -85,9 +85,28 @@ def command_id(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stimulus_format(args: argparse.Namespace) -> None:
+    """Fill --size (and for folders --resize-size) from --for MODEL, else the defaults."""
+    if args.for_model:
+        from .models import preprocessing_of
+
+        shown = preprocessing_of(args.for_model)
+        if args.size is not None and shown.input_size not in (None, args.size):
+            raise PrunedistillError(f"--size {args.size} contradicts --for {args.for_model}, "
+                                    f"which takes {shown.input_size} px; give one of them.")
+        args.size = args.size or shown.input_size
+        if args.set == "folder" and args.resize_size is None:
+            args.resize_size = shown.resize_size
+        args.interpolation = shown.interpolation
+    if args.size is None and args.set != "folder":
+        args.size = 64
+
+
 def command_stimuli(args: argparse.Namespace) -> int:
     from . import stimuli
 
+    args.interpolation = "bilinear"
+    _stimulus_format(args)
     if args.set == "tafazoli":
         objects = args.objects.split(",") if args.objects else stimuli.TAFAZOLI_OBJECTS
         dataset = stimuli.tafazoli(args.size, objects, field_deg=args.field_deg,
@@ -103,7 +122,9 @@ def command_stimuli(args: argparse.Namespace) -> int:
         if not args.folder:
             raise PrunedistillError("--set folder needs --folder DIR (and a metadata CSV).")
         dataset = stimuli.load_folder(args.folder, args.metadata, field_deg=args.field_deg,
-                                      size=args.size if args.resize else None)
+                                      size=args.size, resize_size=args.resize_size,
+                                      grayscale=args.grayscale,
+                                      interpolation=args.interpolation)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     store = stimuli.save_stimuli(dataset, out / f"{args.set}.zarr")
@@ -129,6 +150,12 @@ def command_layers(args: argparse.Namespace) -> int:
         names = [layer.name for layer in resolve_layers(model, preset, layers)]
         print(f"\npreset {preset} ({len(names)} layers): {', '.join(names)}")
     print(f"\ncheckpoints rule: {checkpoint_rule(model, layers)}")
+    shown = model.preprocessing
+    size = "any size" if shown.input_size is None else f"{shown.input_size} px"
+    resize = f", natural images resized to {shown.resize_size} then centre-cropped" \
+        if shown.resize_size not in (None, shown.input_size) else ""
+    print(f"input: {size}{resize}, {'RGB' if shown.channels == 3 else 'gray'}, mean "
+          f"{list(shown.mean)}, std {list(shown.std)} ({shown.source})")
     return 0
 
 
@@ -157,7 +184,8 @@ def command_train(args: argparse.Namespace) -> int:
 
     config = recorded_config(EMBEDDED_RECORD) if args.recorded else TrainingConfig()
     overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed),
-                                   ("n_objects", args.objects)) if v is not None}
+                                   ("n_objects", args.objects),
+                                   ("epoch_images", args.epoch_images)) if v is not None}
     config = replace(config, **overrides)
     _, record = train_embedded(config, out_dir=Path(args.out), progress=not args.quiet)
     print(f"held-out top-1 {record['held_out_accuracy']:.3f} after "
@@ -417,14 +445,19 @@ def _add_id_command(sub) -> None:
 def _add_stimuli_command(sub, p) -> None:
     parser = sub.add_parser(
         "stimuli", help="render or load a stimulus set; write it (zarr) and a montage (PNG)",
-        epilog="examples:\n  prunedistill stimuli --set tafazoli --size 128 --out stimuli/\n"
+        epilog="examples:\n  prunedistill stimuli --set tafazoli --out stimuli/\n"
+               "  prunedistill stimuli --set tafazoli --for vgg16 --out stimuli224/\n"
                "  prunedistill stimuli --set training --n 200 --out stimuli/\n"
                "  prunedistill stimuli --set folder --folder my_images/ --out stimuli/",
         formatter_class=RAW, parents=[p["quiet"]])
     parser.add_argument("--set", choices=["tafazoli", "bars", "training", "folder"],
                         default="tafazoli", help="which set (default tafazoli)")
-    parser.add_argument("--size", type=int, default=128,
-                        help="image size in pixels (default 128)")
+    parser.add_argument("--size", type=int,
+                        help="image size in pixels (default 64, the embedded CNN's; folder: "
+                        "each image resized and centre-cropped to it, default as they are)")
+    parser.add_argument("--for", dest="for_model", metavar="MODEL",
+                        help="make the set as MODEL expects it (size, resize, interpolation), "
+                        "e.g. --for vgg16")
     parser.add_argument("--field-deg", type=float, default=120.0,
                         help="visual angle spanned by the image width (default 120)")
     parser.add_argument("--objects", help="tafazoli: comma-separated mesh names (default: the "
@@ -435,8 +468,11 @@ def _add_stimuli_command(sub, p) -> None:
     parser.add_argument("--seed", type=int, default=0, help="training: stream seed")
     parser.add_argument("--folder", help="folder: the image folder")
     parser.add_argument("--metadata", help="folder: the CSV (default FOLDER/metadata.csv)")
-    parser.add_argument("--resize", action="store_true",
-                        help="folder: resize every image to --size")
+    parser.add_argument("--resize-size", type=int,
+                        help="folder: resize the shorter side to this before the centre crop "
+                        "to --size (default --size)")
+    parser.add_argument("--grayscale", action="store_true",
+                        help="folder: convert colour images to luma (BT.601)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.set_defaults(func=command_stimuli)
 
@@ -476,6 +512,8 @@ def _add_network_commands(sub, p) -> None:
     train.add_argument("--recorded", action="store_true",
                        help="use the committed model's recorded training config")
     train.add_argument("--epochs", type=int)
+    train.add_argument("--epoch-images", type=int,
+                       help="fresh renders per epoch (default 10,000)")
     train.add_argument("--objects", type=int, help="number of training objects (default 50)")
     train.add_argument("--seed", type=int)
     train.set_defaults(func=command_train)

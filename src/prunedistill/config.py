@@ -43,17 +43,21 @@ class _Section(BaseModel):
 
 
 class StimuliConfig(_Section):
-    """The stimulus set every network sees (docs/science.md, section 2)."""
+    """The stimulus set every network sees, each at its own input size (docs/science.md,
+    section 2)."""
 
     set: Literal["tafazoli", "folder"] = "tafazoli"
-    size: int = Field(64, ge=8, le=1024, description="image size in pixels")
+    size: int = Field(64, ge=8, le=1024, description="image size in pixels for networks that "
+                      "take any size, recordings and the report; a network with a fixed "
+                      "input gets the set at that size")
     field_deg: float = Field(120.0, gt=0, description="visual angle of the image width")
     supersample: int = Field(2, ge=1, le=8)
     objects: list[str] | None = Field(None, description="tafazoli: mesh names (default the "
                                       "6 natural + 4 procedural reference objects)")
     folder: str | None = Field(None, description="folder: the image folder")
     metadata: str | None = Field(None, description="folder: CSV (default FOLDER/metadata.csv)")
-    resize: bool = False
+    grayscale: bool = Field(False, description="folder: convert colour images to luma (for "
+                            "gray networks such as the embedded CNN)")
 
     @field_validator("folder")
     @classmethod
@@ -66,18 +70,29 @@ class StimuliConfig(_Section):
 class NetworkConfig(_Section):
     """One architecture: its trained weights and its untrained twins."""
 
-    model: str = Field("embedded", description="embedded, a torchvision name, or "
-                       "package.module:factory")
+    model: str = Field("embedded", description="embedded, a torchvision name, "
+                       "efficientnet_lite0, timm:NAME, package.module:factory or "
+                       "file.py:factory (next to the config)")
     trained: str | None = Field("trained", description="'trained' (committed or torch hub "
                                 "cache file), a weights file path, or null for none")
     untrained_seeds: list[int] = Field([0, 1, 2], description="seeds of the untrained twins")
     layers: str | list[str] = Field("checkpoints", description="'checkpoints', 'all' or "
                                     "a list of layer names")
     label: str | None = Field(None, description="name in the report (default: model)")
+    arguments: dict = Field({}, description="keyword arguments of the model's constructor or "
+                            "factory")
+    preprocessing: dict | None = Field(None, description="declared over the network's own: "
+                                       "size, resize_size, channels, mean, std, "
+                                       "interpolation, field_deg")
 
     @property
     def name(self) -> str:
         return self.label or self.model
+
+    @property
+    def input_spec(self) -> str:
+        """The weights spec that picks the network's preprocessing (its trained weights)."""
+        return self.trained if self.trained is not None else "untrained:0"
 
     @property
     def weight_specs(self) -> list[str]:
@@ -289,8 +304,25 @@ def validate_config(data: dict | None, source: str = "config") -> StudyConfig:
         raise ConfigError(f"{source} has {error.error_count()} problem(s):\n{lines}") from None
 
 
+def _beside(config: StudyConfig, folder: Path) -> StudyConfig:
+    """Factories named by a file next to the config (``file.py:factory`` or
+    ``module:factory`` with ``module.py`` there) resolved to that file's absolute path."""
+    networks = []
+    for network in config.networks:
+        model = network.model
+        module, _, attribute = model.rpartition(":")
+        if module and attribute and not model.startswith("timm:"):
+            file = Path(module) if module.endswith(".py") else Path(module.replace(".", "/")
+                                                                    + ".py")
+            if not file.is_absolute() and (folder / file).is_file():
+                model = f"{(folder / file).resolve()}:{attribute}"
+        networks.append(network.model_copy(update={"model": model}))
+    return config.model_copy(update={"networks": networks})
+
+
 def load_config(path) -> StudyConfig:
-    """Read and validate a study YAML file."""
+    """Read and validate a study YAML file (a model factory in a file next to it is found
+    there)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no config file at {path}; `prunedistill init {path}` writes the "
@@ -299,7 +331,7 @@ def load_config(path) -> StudyConfig:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
-    return validate_config(data, str(path))
+    return _beside(validate_config(data, str(path)), path.parent)
 
 
 def default_config_text() -> str:

@@ -1,4 +1,5 @@
-"""Networks: the embedded CNN, torchvision models and user modules, with their weights."""
+"""Networks: the embedded CNN, torchvision, EfficientNet-Lite0 and timm models and user
+modules, with their weights and preprocessing."""
 
 from .embedded import EmbeddedCNN
 from .registry import (
@@ -8,10 +9,11 @@ from .registry import (
     Preprocessing,
     from_module,
     load_model,
+    preprocessing_of,
     torchvision_names,
     weights_identity,
 )
 
 __all__ = ["EMBEDDED_RECORD", "EMBEDDED_WEIGHTS", "EmbeddedCNN", "LoadedModel",
-           "Preprocessing", "from_module", "load_model", "torchvision_names",
+           "Preprocessing", "from_module", "load_model", "preprocessing_of", "torchvision_names",
            "weights_identity"]

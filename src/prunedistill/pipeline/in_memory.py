@@ -36,8 +36,9 @@ def analyse(model, images, metadata: pd.DataFrame | None = None, *,
 
     ``model``: an ``nn.Module`` (its preprocessing: its input channels, no normalisation), a
     :class:`prunedistill.models.LoadedModel`, or a name with ``weights`` as in a study.
-    ``images``: ``(N, H, W)`` or ``(N, 1, H, W)`` in 0..1 (or uint8); ``metadata``: one row
-    per image (``object``, ``view``, numeric properties); see
+    ``images``: gray ``(N, H, W)``, colour ``(N, 3, H, W)`` or ``(N, H, W, 3)``, in 0..1 (or
+    uint8), resized and centre-cropped to the model's input as its preprocessing says;
+    ``metadata``: one row per image (``object``, ``view``, numeric properties); see
     :func:`prunedistill.stimuli.from_arrays`. The ID uses the images as points.
 
     Returns the tidy tables of a study report (``dimension``, ``information_units``,
@@ -54,7 +55,9 @@ def analyse(model, images, metadata: pd.DataFrame | None = None, *,
         raise ValueError(f"information.receptive_fields must be one of {RF_METHODS} here "
                          f"(bar mapping needs a study); got {information.receptive_fields!r}.")
     loaded = model if isinstance(model, LoadedModel) else load_model(model, weights)
-    stimuli = from_arrays(images, metadata, field_deg=field_deg)
+    shown = loaded.preprocessing
+    stimuli = from_arrays(images, metadata, field_deg=field_deg, size=shown.input_size,
+                          resize_size=shown.resize_size, interpolation=shown.interpolation)
     n_objects = len(set(stimuli["object"].values))
     energy = orientation_energy(stimuli["images"].values, stimuli.attrs["deg_per_pixel"],
                                 ORIENTATION_WAVELENGTH_DEG)

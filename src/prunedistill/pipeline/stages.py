@@ -30,6 +30,7 @@ from .cache import (
     stage_key,
 )
 from .executors import run_with
+from .inputs import ImageFormat, NetworkInput, base_format, network_inputs
 from .lock import output_lock
 from .log import StageLog, environment
 from .recordings import check_recordings, stage_neural
@@ -63,10 +64,12 @@ class ResolvedNetwork:
 
 @dataclass(frozen=True)
 class Extracted:
-    """The extraction entries of one instance: activations of the study stimuli, of the
-    ID points when they are separate, and the receptive fields (when mapped)."""
+    """The extraction entries of one instance: activations of the study stimuli (``stimuli``:
+    the set at this network's input format), of the ID points when they are separate, and
+    the receptive fields (when mapped)."""
 
     network: ResolvedNetwork
+    stimuli: Entry
     store: Entry
     id_store: Entry | None
     rf: Entry | None
@@ -84,9 +87,10 @@ def _cached(flag: bool) -> str:
     return " (cached)" if flag else ""
 
 
-def stage_stimuli(config: StudyConfig, cache: Cache, log: StageLog) -> Entry:
-    """Render or load the study's stimuli, with their orientation energy maps (the entry
-    holds ``STIMULI_STORE`` and ``ENERGY_MAPS``)."""
+def stage_stimuli(config: StudyConfig, cache: Cache, log: StageLog,
+                  image_format: ImageFormat) -> Entry:
+    """Render or load the study's stimuli at ``image_format``, with their orientation energy
+    maps (the entry holds ``STIMULI_STORE`` and ``ENERGY_MAPS``)."""
     from ..stimuli import folder_fingerprint, load_folder, save_stimuli, tafazoli
     from ..stimuli.properties import orientation_energy
     from ..stimuli.sets import TAFAZOLI_OBJECTS
@@ -96,57 +100,94 @@ def stage_stimuli(config: StudyConfig, cache: Cache, log: StageLog) -> Entry:
     if s.set == "folder" and s.folder is None:
         raise ValueError("stimuli.set is 'folder' but stimuli.folder is not set.")
     files = folder_fingerprint(s.folder, s.metadata) if s.set == "folder" else None
-    key = stage_key("stimuli", config=section_dict(s), files=files)
+    section = {k: v for k, v in section_dict(s).items() if k != "size"}
+    key = stage_key("stimuli", config=section, format=asdict(image_format), files=files)
     cached = cache.has("stimuli", key)
     if not cached:
-        with cache.writing("stimuli", key, section_dict(s)) as folder:
+        with cache.writing("stimuli", key, {**section, "format": asdict(image_format)}) \
+                as folder:
             if s.set == "tafazoli":
-                stimuli = tafazoli(s.size, s.objects or TAFAZOLI_OBJECTS, field_deg=s.field_deg,
-                                   supersample=s.supersample, progress=not log.quiet)
+                stimuli = tafazoli(image_format.size, s.objects or TAFAZOLI_OBJECTS,
+                                   field_deg=s.field_deg, supersample=s.supersample,
+                                   progress=not log.quiet)
             else:
                 stimuli = load_folder(s.folder, s.metadata, field_deg=s.field_deg,
-                                      size=s.size if s.resize else None)
+                                      size=image_format.size,
+                                      resize_size=image_format.resize_size,
+                                      grayscale=s.grayscale,
+                                      interpolation=image_format.interpolation)
             save_stimuli(stimuli, folder / STIMULI_STORE)
             np.save(folder / ENERGY_MAPS, orientation_energy(
                 stimuli["images"].values, stimuli.attrs["deg_per_pixel"],
                 ORIENTATION_WAVELENGTH_DEG))
-    log.done("stimuli", f"{s.set} at {s.size} px{_cached(cached)}", started)
+    log.done("stimuli", f"{s.set} at {image_format.describe()}{_cached(cached)}", started)
     return cache.entry("stimuli", key)
 
 
-def stage_bars(config: StudyConfig, cache: Cache, log: StageLog) -> Entry:
-    """The RF-mapping bars on the study's image grid (``bars.zarr``)."""
+def stage_bars(config: StudyConfig, cache: Cache, log: StageLog, size: int) -> Entry:
+    """The RF-mapping bars on a ``size`` px image grid (``bars.zarr``)."""
     from ..stimuli import bars, save_stimuli
 
     started = time.perf_counter()
     s = config.stimuli
-    key = stage_key("bars", size=s.size, field_deg=s.field_deg)
+    key = stage_key("bars", size=size, field_deg=s.field_deg)
     cached = cache.has("bars", key)
     if not cached:
         with cache.writing("bars", key) as folder:
-            save_stimuli(bars(s.size, field_deg=s.field_deg), folder / BARS_STORE)
-    log.done("bars", f"RF-mapping bars at {s.size} px{_cached(cached)}", started)
+            save_stimuli(bars(size, field_deg=s.field_deg), folder / BARS_STORE)
+    log.done("bars", f"RF-mapping bars at {size} px{_cached(cached)}", started)
     return cache.entry("bars", key)
 
 
-def stage_id_points(config: StudyConfig, cache: Cache, log: StageLog) -> Entry:
-    """Held-out renders of the training stream (``points.zarr``), the points of the ID when
-    ``dimension.points`` is 'training'."""
+def stage_id_points(config: StudyConfig, cache: Cache, log: StageLog, size: int) -> Entry:
+    """Held-out renders of the training stream at ``size`` px (``points.zarr``), the points
+    of the ID when ``dimension.points`` is 'training'."""
     from ..stimuli import Camera, TrainingStream, save_stimuli
 
     started = time.perf_counter()
     s, d = config.stimuli, config.dimension
-    key = stage_key("id_points", size=s.size, field_deg=s.field_deg,
+    key = stage_key("id_points", size=size, field_deg=s.field_deg,
                     supersample=s.supersample, n_points=d.n_points, seed=config.seed)
     cached = cache.has("id_points", key)
     if not cached:
         with cache.writing("id_points", key) as folder:
-            stream = TrainingStream(camera=Camera(s.size, s.field_deg, s.supersample),
+            stream = TrainingStream(camera=Camera(size, s.field_deg, s.supersample),
                                     seed=config.seed, epoch_images=d.n_points)
             save_stimuli(stream.as_dataset(0, stream=1), folder / POINTS_STORE)
-    log.done("id_points", f"{d.n_points} held-out training-stream renders{_cached(cached)}",
-             started)
+    log.done("id_points", f"{d.n_points} held-out training-stream renders at {size} px"
+             f"{_cached(cached)}", started)
     return cache.entry("id_points", key)
+
+
+@dataclass(frozen=True)
+class InputEntries:
+    """The image entries one network uses: the stimuli at its format, the ID points and the
+    RF-mapping bars at its size (None when not used)."""
+
+    stimuli: Entry
+    id_points: Entry | None
+    bars: Entry | None
+
+
+def stage_inputs(config: StudyConfig, cache: Cache, log: StageLog,
+                 inputs: dict[str, NetworkInput], made: dict[ImageFormat, Entry]
+                 ) -> dict[str, InputEntries]:
+    """Each network's image entries, every distinct format made once (``made``: stimulus
+    entries already made, by format)."""
+    stimuli, points, bar_sets = dict(made), {}, {}
+    entries = {}
+    for name, network_input in inputs.items():
+        image_format = network_input.format
+        if image_format not in stimuli:
+            stimuli[image_format] = stage_stimuli(config, cache, log, image_format)
+        size = image_format.size
+        if config.dimension.points == "training" and size not in points:
+            points[size] = stage_id_points(config, cache, log, size)
+        if config.information.receptive_fields == "bars" and size not in bar_sets:
+            bar_sets[size] = stage_bars(config, cache, log, size)
+        entries[name] = InputEntries(stimuli[image_format], points.get(size),
+                                     bar_sets.get(size))
+    return entries
 
 
 class _Models:
@@ -159,35 +200,42 @@ class _Models:
         from ..models import load_model
 
         key = (instance.network.name, instance.weights)
+        network = instance.network
         if key not in self._loaded:
-            self._loaded[key] = load_model(instance.network.model, instance.weights)
+            self._loaded[key] = load_model(network.model, instance.weights,
+                                           arguments=network.arguments,
+                                           preprocessing=network.preprocessing)
         return self._loaded[key]
 
 
-def stage_networks(config: StudyConfig, cache: Cache, log: StageLog, models: _Models
-                   ) -> list[ResolvedNetwork]:
+def stage_networks(config: StudyConfig, cache: Cache, log: StageLog, models: _Models,
+                   inputs: dict[str, NetworkInput]) -> list[ResolvedNetwork]:
     """Resolve every (network, weights): weights identity, and the layers to analyse."""
 
     from ..activations import list_layers, resolve_layers
     from ..models.registry import model_fingerprint, weights_identity
 
     started = time.perf_counter()
-    image_size = config.stimuli.size
     resolved = []
     for network in config.networks:
+        shown = inputs[network.name]
+        if shown.colour.startswith("gray images repeated"):
+            log.say(f"{network.name}: {shown.colour} (the stimuli are gray)")
         for weights in network.weight_specs:
             instance = Instance(network, weights)
             identity = weights_identity(network.model, weights)
             key = stage_key("networks", model=network.model, weights=identity,
-                            layers=network.layers, size=image_size,
+                            layers=network.layers, format=asdict(shown.format),
+                            arguments=network.arguments, preprocessing=network.preprocessing,
                             code=model_fingerprint(network.model))
             if not cache.has("networks", key):
                 model = models.get(instance)
-                size = image_size if model.preprocessing.input_size is None else None
-                infos = resolve_layers(model, network.layers, list_layers(model, size))
+                infos = resolve_layers(model, network.layers,
+                                       list_layers(model, shown.format.size))
                 with cache.writing("networks", key) as folder:
                     (folder / NETWORK_RECORD).write_text(json.dumps(
                         {**model.describe(), "weights_spec": weights,
+                         "input": {**asdict(shown.format), "colour": shown.colour},
                          "layers": [i.name for i in infos],
                          "units": {i.name: i.n_units for i in infos}}, indent=1))
             record = json.loads((cache.path("networks", key) / NETWORK_RECORD).read_text())
@@ -271,16 +319,19 @@ def _receptive_fields(config: StudyConfig, cache: Cache, model_of, r: ResolvedNe
 
 
 def stage_extract(config: StudyConfig, cache: Cache, log: StageLog, models: _Models,
-                  resolved: list[ResolvedNetwork], stimuli: Entry, id_points: Entry | None,
-                  bars: Entry | None) -> list[Extracted]:
-    """Per instance: activations (unit subset + exact Gram) of the study stimuli, of the ID
-    points when separate, and the units' receptive fields."""
+                  resolved: list[ResolvedNetwork], entries: dict[str, InputEntries]
+                  ) -> list[Extracted]:
+    """Per instance: activations (unit subset + exact Gram) of the study stimuli at the
+    network's format, of the ID points when separate, and the units' receptive fields."""
     started = time.perf_counter()
     e, info = config.extraction, config.information
     n_new, extracted = 0, []
     for r in resolved:
         def model_of(instance=r.instance):
             return models.get(instance)
+
+        mine = entries[r.instance.network.name]
+        stimuli, id_points, bars = mine.stimuli, mine.id_points, mine.bars
 
         store_key = stage_key("extract", network=r.key, stimuli=stimuli.key,
                               batch_size=e.batch_size, units=info.units_per_layer,
@@ -300,14 +351,13 @@ def stage_extract(config: StudyConfig, cache: Cache, log: StageLog, models: _Mod
         if info.receptive_fields != "full_field":
             rf, computed = _receptive_fields(config, cache, model_of, r, store, stimuli, bars)
             n_new += computed
-        extracted.append(Extracted(r, store, id_store, rf))
+        extracted.append(Extracted(r, stimuli, store, id_store, rf))
     log.done("extract", f"{len(resolved)} instances, {n_new} new entries "
              f"(activations, receptive fields)", started)
     return extracted
 
 
-def build_tasks(config: StudyConfig, cache: Cache, extracted: list[Extracted],
-                stimuli: Entry) -> list[Task]:
+def build_tasks(config: StudyConfig, cache: Cache, extracted: list[Extracted]) -> list[Task]:
     """One task per (instance, layer, analysis kind), each with its own cache key."""
     from ..activations import ActivationStore
 
@@ -316,9 +366,10 @@ def build_tasks(config: StudyConfig, cache: Cache, extracted: list[Extracted],
     decoding = config.decoding.options()
     # alpha only enters the phases (a summary), so changing it recomputes no ID
     dimension_key = {k: v for k, v in plain(dimension).items() if k != "alpha"}
-    stimuli_zarr = str(stimuli.path / STIMULI_STORE)
     tasks = []
     for x in extracted:
+        stimuli = x.stimuli
+        stimuli_zarr = str(stimuli.path / STIMULI_STORE)
         store = ActivationStore(x.store_path)
         for index, layer in enumerate(x.network.layers):
             n_units = len(store.subset_units(layer))
@@ -402,17 +453,19 @@ def _run_stages(config: StudyConfig, output: Path, log: StageLog, *, scheduler, 
     cache = Cache(output.resolve() / "cache", read_only=report_only, writable=("report",))
     total = time.perf_counter()
     models = _Models()
-    stimuli = stage_stimuli(config, cache, log)
-    check_recordings(config, stimuli)
-    id_points = stage_id_points(config, cache, log) \
-        if config.dimension.points == "training" else None
-    bars = stage_bars(config, cache, log) \
-        if config.information.receptive_fields == "bars" else None
-    resolved = stage_networks(config, cache, log, models)
-    extracted = stage_extract(config, cache, log, models, resolved, stimuli, id_points, bars)
+    inputs = network_inputs(config)  # impossible combinations fail here, before any work
+    made = {}
+    if config.neural.datasets:  # recordings responded to the set at stimuli.size
+        made[base_format(config)] = stage_stimuli(config, cache, log, base_format(config))
+        check_recordings(config, made[base_format(config)])
+    resolved = stage_networks(config, cache, log, models, inputs)
+    entries = stage_inputs(config, cache, log, inputs, made)
+    # the report's montage: the set the recordings saw, else the first network's
+    stimuli = made.get(base_format(config)) or next(iter(entries.values())).stimuli
+    extracted = stage_extract(config, cache, log, models, resolved, entries)
     if until == "extract":
         return
-    tasks = build_tasks(config, cache, extracted, stimuli)
+    tasks = build_tasks(config, cache, extracted)
     stage_analyse(config, cache, log, tasks, scheduler)
     recorded = stage_neural(config, cache, log, stimuli, scheduler)  # recorded areas, if any
     if until == "analyse":

@@ -154,6 +154,26 @@ def _points_note(metadata: dict, tables: dict) -> str:
             "the image set; compare profiles measured on the same points.</p>")
 
 
+def _inputs_note(metadata: dict) -> str:
+    """What each network was shown: size, resize, colour, normalisation and their source."""
+    lines = {}
+    for network in metadata.get("networks", []):
+        description = network.get("description", {})
+        shown, prep = description.get("input"), description.get("preprocessing")
+        if not shown or not prep or network["network"] in lines:
+            continue
+        resize = shown.get("resize_size")
+        fitted = f" (natural images: shorter side to {resize}, centre crop)" if resize else ""
+        lines[network["network"]] = (
+            f"<li><b>{html.escape(network['network'])}</b>: {shown['size']} px{fitted}, "
+            f"{html.escape(shown.get('colour', ''))}; normalised with mean "
+            f"{[round(v, 3) for v in prep['mean']]}, std {[round(v, 3) for v in prep['std']]} "
+            f"({html.escape(prep.get('source', ''))})</li>")
+    if not lines:
+        return ""
+    return "<p>What each network was shown:</p><ul>" + "".join(lines.values()) + "</ul>"
+
+
 def render(*, title: str, sections: list[tuple[str, str]]) -> str:
     body = "\n".join(f'<h2 id="s{i}">{html.escape(head)}</h2>\n{content}'
                      for i, (head, content) in enumerate(sections, 1))
@@ -170,7 +190,8 @@ def report_page(title: str, drawn: set[str], tables: dict[str, pd.DataFrame],
     alpha = metadata.get("config", {}).get("comparison", {}).get("alpha")
     sections = [("Findings", headline(tables, alpha=alpha))]
     if montage_caption:
-        sections.append(("Stimuli", _figure("montage", montage_caption)))
+        sections.append(("Stimuli", _figure("montage", montage_caption)
+                         + _inputs_note(metadata)))
     skipped = skipped_figures(tables)
     for key, head in SECTIONS:
         content = "".join(_figure(f.name, f.caption) for f in FIGURES

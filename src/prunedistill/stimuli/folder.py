@@ -2,7 +2,10 @@
 
 The CSV has one row per image with columns ``file`` (path relative to the folder),
 ``object`` and ``view``; every other column must be numeric and becomes a per-stimulus
-coordinate (e.g. ``position_deg``, ``luminance``). Images are converted to grayscale 0..1.
+coordinate (e.g. ``position_deg``, ``luminance``). Colour images stay colour (RGB, 0..1);
+a folder of gray images gives a gray set. At a given ``size`` each image is resized (its
+shorter side) and centre-cropped, as ImageNet evaluation transforms do; images are never
+squashed to square.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._validation import BadInput
+from .pixels import CHANNELS, fit_images, images_as_channels, luma
 from .render import Camera
 
 REQUIRED_COLUMNS = ("file", "object", "view")
@@ -54,17 +59,65 @@ def _read_metadata(csv_path: Path) -> pd.DataFrame:
     return table
 
 
-def _read_image(path: Path, size: int | None) -> np.ndarray:
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """One image file as ``(C, H, W)`` float32 in 0..1: C = 1 for gray files, 3 (RGB) for
+    colour ones (palette and CMYK files are converted to RGB, alpha dropped)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            gray = image.convert("L")
-            if size is not None and gray.size != (size, size):
-                gray = gray.resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(gray, dtype=np.float32) / 255.0
+            if image.mode in GRAY_MODES:
+                return (np.asarray(image.convert("L"), dtype=np.float32) / 255.0)[None]
+            return np.moveaxis(np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0,
+                               -1, 0)
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"cannot read image {path}: {error}. Use PNG, JPEG or TIFF.") from None
+
+
+def folder_is_colour(folder, metadata_csv=None) -> bool:
+    """Whether any image the metadata lists is a colour file (read from headers only)."""
+    from PIL import Image, UnidentifiedImageError
+
+    folder = Path(folder)
+    csv_path = Path(metadata_csv) if metadata_csv is not None else folder / "metadata.csv"
+    for name in _read_metadata(csv_path)["file"]:
+        try:
+            with Image.open(folder / str(name)) as image:
+                if image.mode not in GRAY_MODES:
+                    return True
+        except (UnidentifiedImageError, OSError) as error:
+            raise ValueError(f"cannot read image {folder / str(name)}: {error}. Use PNG, JPEG "
+                             "or TIFF.") from None
+    return False
+
+
+def _as_set_images(images: list[np.ndarray], size: int | None, resize_size: int | None,
+                   grayscale: bool, where: str, interpolation: str = "bilinear"
+                   ) -> np.ndarray:
+    """``(N, H, W)`` gray or ``(N, 3, H, W)`` colour images from per-image ``(C, H, W)``
+    arrays: fitted to ``size`` (resize + centre crop) when given, else required square and
+    of one size."""
+    colour = any(image.shape[0] == 3 for image in images) and not grayscale
+    channels = 3 if colour else 1
+    fitted = []
+    for image in images:
+        if image.shape[0] != channels:
+            image = np.repeat(image, 3, axis=0) if colour else luma(image[None])[0][None]
+        if size is not None:
+            image = fit_images(image[None], size, resize_size, interpolation)[0]
+        fitted.append(image)
+    shapes = sorted({image.shape[1:] for image in fitted})
+    if len(shapes) > 1 or shapes[0][0] != shapes[0][1]:
+        raise BadInput(
+            f"{where}: images must be square and all the same size to be used as they are; "
+            f"found sizes {shapes[:5]}. Give a size (--size N on the command line, size=N in "
+            "Python; a study fits them to each network's input): each image is then resized "
+            "and centre-cropped, never squashed.")
+    stacked = np.stack(fitted)
+    return stacked if colour else stacked[:, 0]
 
 
 def folder_fingerprint(folder, metadata_csv=None) -> str:
@@ -86,13 +139,17 @@ def folder_fingerprint(folder, metadata_csv=None) -> str:
 
 
 def load_folder(folder, metadata_csv=None, *, field_deg: float = 120.0,
-                size: int | None = None) -> xr.Dataset:
+                size: int | None = None, resize_size: int | None = None,
+                grayscale: bool = False, interpolation: str = "bilinear") -> xr.Dataset:
     """Load ``folder`` with its metadata CSV (default ``folder/metadata.csv``).
 
-    All images must be square and of one size, unless ``size`` is given (then each is
-    resized to ``size`` x ``size``). ``field_deg`` is the visual angle the image width spans.
-    Returns ``images[stimulus, y, x]`` float32 with coords ``file``, ``object``, ``view`` and
-    one per numeric CSV column, as the rendered sets do.
+    Without ``size`` all images must be square and of one size. With ``size`` each image's
+    shorter side is resized to ``resize_size`` (default ``size``) and the centre
+    ``size`` x ``size`` is cropped. ``grayscale`` converts colour images to their luma.
+    ``field_deg`` is the visual angle the (cropped) image width spans. Returns
+    ``images[stimulus, y, x]`` (gray) or ``images[stimulus, channel, y, x]`` (colour, RGB)
+    float32 in 0..1, with coords ``file``, ``object``, ``view`` and one per numeric CSV
+    column, as the rendered sets do.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -117,21 +174,17 @@ def load_folder(folder, metadata_csv=None, *, field_deg: float = 120.0,
         raise FileNotFoundError(
             f"{len(absent)} image(s) listed in {csv_path} are not in {folder}, e.g. "
             f"{absent[:3]}. Fix the 'file' column or add the images.")
-    images = [_read_image(p, size) for p in paths]
-    shapes = sorted({im.shape for im in images})
-    if len(shapes) > 1 or shapes[0][0] != shapes[0][1]:
-        raise ValueError(
-            f"images must be square and all the same size; found sizes {shapes[:5]}. "
-            "Resize them all: --resize with --size N on the command line, stimuli.resize: "
-            "true in a study (size=N in Python).")
-    return stimulus_set(np.stack(images), table, field_deg=field_deg, name="folder",
+    images = _as_set_images([_read_image(p) for p in paths], size, resize_size, grayscale,
+                            str(folder), interpolation)
+    return stimulus_set(images, table, field_deg=field_deg, name="folder",
                         source=str(folder.resolve()))
 
 
 def stimulus_set(images: np.ndarray, table: pd.DataFrame, *, field_deg: float, name: str,
                  source: str) -> xr.Dataset:
-    """A stimulus Dataset from square grayscale ``images (stimulus, y, x)`` in 0..1 and one
-    metadata row per image (``object``, ``view`` and numeric columns become coordinates)."""
+    """A stimulus Dataset from square ``images``, gray ``(stimulus, y, x)`` or colour
+    ``(stimulus, 3, y, x)``, in 0..1, and one metadata row per image (``object``, ``view``
+    and numeric columns become coordinates)."""
     camera = Camera(size=images.shape[-1], field_deg=field_deg, supersample=1)
     coords = {column: ("stimulus", table[column].to_numpy()) for column in table.columns}
     for column in REQUIRED_COLUMNS:
@@ -140,43 +193,38 @@ def stimulus_set(images: np.ndarray, table: pd.DataFrame, *, field_deg: float, n
                                                    dtype=str))
     azimuth, elevation = camera.pixel_centres_deg()
     coords["x"], coords["y"] = ("x", azimuth), ("y", elevation)
+    dims = ("stimulus", "y", "x")
+    if images.ndim == 4:
+        dims = ("stimulus", "channel", "y", "x")
+        coords["channel"] = ("channel", np.array(CHANNELS))
     return xr.Dataset(
-        {"images": (("stimulus", "y", "x"), images.astype(np.float32, copy=False))},
+        {"images": (dims, images.astype(np.float32, copy=False))},
         coords=coords,
         attrs={"set": name, "source": source, "deg_per_pixel": camera.deg_per_pixel,
                "field_deg": field_deg, "image_size": camera.size},
     )
 
 
-def from_arrays(images, metadata: pd.DataFrame | None = None, *,
-                field_deg: float = 120.0) -> xr.Dataset:
-    """A stimulus set from images in memory: ``(N, H, W)`` or ``(N, 1, H, W)``, numpy or
-    torch, float in 0..1 or uint8 (divided by 255), square; ``metadata`` one row per image
-    with optional ``object`` and ``view`` (default: one object, view = the image's index)
-    and any numeric columns."""
-    if hasattr(images, "detach"):
-        images = images.detach().cpu().numpy()
-    images = np.asarray(images)
-    if images.ndim == 4 and images.shape[1] == 1:
-        images = images[:, 0]
-    if images.ndim == 4:
-        raise ValueError(f"images are {images.shape} (N, C, H, W) with C = {images.shape[1]}; "
-                         "only grayscale (N, H, W) or (N, 1, H, W) is supported so far. "
-                         "Convert to luminance first.")
-    if images.ndim != 3 or images.shape[1] != images.shape[2]:
-        raise ValueError(f"images must be (N, H, W) with square images; got {images.shape}.")
-    if images.dtype == np.uint8:
-        images = images.astype(np.float32) / 255.0
-    elif not np.issubdtype(images.dtype, np.floating):
-        raise ValueError(f"images must be float (0..1) or uint8; got {images.dtype}.")
-    if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
-        raise ValueError("float images must be finite and within 0..1 (divide 8-bit images "
-                         "by 255).")
-    table = pd.DataFrame(index=range(len(images))) if metadata is None else \
+def from_arrays(images, metadata: pd.DataFrame | None = None, *, field_deg: float = 120.0,
+                size: int | None = None, resize_size: int | None = None,
+                grayscale: bool = False, interpolation: str = "bilinear") -> xr.Dataset:
+    """A stimulus set from images in memory: gray ``(N, H, W)`` or ``(N, 1, H, W)``, colour
+    ``(N, 3, H, W)`` or ``(N, H, W, 3)``, numpy or torch, float in 0..1 or uint8 (divided by
+    255). With ``size`` they are resized and centre-cropped as :func:`load_folder` does;
+    without it non-square images are centre-cropped to their shorter side. ``metadata``: one
+    row per image with optional ``object`` and ``view`` (default: one object, view = the
+    image's index) and any numeric columns."""
+    array = images_as_channels(images)
+    if size is None and array.shape[-2] != array.shape[-1]:
+        size = min(array.shape[-2:])
+    table = pd.DataFrame(index=range(len(array))) if metadata is None else \
         metadata.reset_index(drop=True)
-    if len(table) != len(images):
-        raise ValueError(f"metadata has {len(table)} rows for {len(images)} images; give one "
-                         "row per image, in the same order.")
+    if not isinstance(table, pd.DataFrame):
+        raise BadInput(f"metadata must be a pandas DataFrame; got "
+                                f"{type(metadata).__name__}.")
+    if len(table) != len(array):
+        raise BadInput(f"metadata has {len(table)} rows for {len(array)} images; give "
+                                "one row per image, in the same order.")
     table = table.copy()
     if "object" not in table:
         table["object"] = "all"
@@ -184,6 +232,8 @@ def from_arrays(images, metadata: pd.DataFrame | None = None, *,
         table["view"] = np.arange(len(table))
     for column in table.columns:
         if column not in REQUIRED_COLUMNS and not pd.api.types.is_numeric_dtype(table[column]):
-            raise ValueError(f"metadata column {column!r} is not numeric; besides object and "
-                             "view, properties must be numbers.")
-    return stimulus_set(images, table, field_deg=field_deg, name="arrays", source="memory")
+            raise BadInput(f"metadata column {column!r} is not numeric; besides "
+                                    "object and view, properties must be numbers.")
+    fitted = _as_set_images(list(array), size, resize_size, grayscale, "images",
+                            interpolation)
+    return stimulus_set(fitted, table, field_deg=field_deg, name="arrays", source="memory")

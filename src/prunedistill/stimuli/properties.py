@@ -5,7 +5,8 @@ transformation parameters. Per stimulus and RF map (any non-negative 2D weight m
 image grid): RF luminance and RF contrast (docs/science.md, section 4) and orientation energy from a
 small quadrature Gabor bank. All functions are vectorised over stimuli and RF maps.
 
-Shapes: ``images (stimuli, y, x)`` in 0..1; ``rf_maps (units, y, x)``; results
+Shapes: ``images (stimuli, y, x)`` in 0..1, or colour ``(stimuli, 3, y, x)`` whose luma is
+used (:mod:`prunedistill.stimuli.pixels`); ``rf_maps (units, y, x)``; results
 ``(units, stimuli)``; degrees of visual angle come from ``deg_per_pixel``.
 """
 
@@ -15,17 +16,19 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_finite
+from .pixels import luma
 
 TRANSFORMATION_COORDS = ("object", "view", "transformation", "position_deg", "elevation_deg",
                          "size_deg", "inplane_deg", "indepth_deg", "luminance")
 
 
 def _as_images(images) -> np.ndarray:
-    array = np.asarray(getattr(images, "values", images), dtype=np.float64)
+    array = np.asarray(luma(getattr(images, "values", images)), dtype=np.float64)
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3:
-        raise ValueError(f"images must have shape (stimuli, y, x); got {array.shape}.")
+        raise ValueError(f"images must have shape (stimuli, y, x) or (stimuli, 3, y, x); "
+                         f"got {array.shape}.")
     check_finite(array, "images")
     return array
 

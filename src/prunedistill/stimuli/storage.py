@@ -36,13 +36,16 @@ def load_stimuli(path) -> xr.Dataset:
 
 
 def montage(stimuli: xr.Dataset, columns: int | None = None, gap: int = 2) -> np.ndarray:
-    """One image ``(rows * (h + gap), columns * (w + gap))`` in 0..1 with thin grey gaps.
+    """One image ``(rows * (h + gap), columns * (w + gap))`` in 0..1 with thin grey gaps
+    (with a trailing RGB axis for colour sets).
 
     When the stimuli form a full objects x views grid, rows are objects and columns views;
     otherwise the stimuli fill ``columns`` per row (default: about square).
     """
     images = stimuli["images"].values
-    n, height, width = images.shape
+    if images.ndim == 4:  # colour (stimulus, channel, y, x) -> (stimulus, y, x, channel)
+        images = np.moveaxis(images, 1, -1)
+    n, height, width = images.shape[:3]
     rows_of = columns_of = None
     if "object_index" in stimuli.coords and "view" in stimuli.coords:
         _, rows_of = np.unique(stimuli["object_index"].values, return_inverse=True)
@@ -53,7 +56,8 @@ def montage(stimuli: xr.Dataset, columns: int | None = None, gap: int = 2) -> np
         columns = columns or int(np.ceil(np.sqrt(n)))
         rows_of, columns_of = np.divmod(np.arange(n), columns)
     canvas = np.full(((rows_of.max() + 1) * (height + gap) - gap,
-                      (columns_of.max() + 1) * (width + gap) - gap), 0.3, dtype=np.float32)
+                      (columns_of.max() + 1) * (width + gap) - gap, *images.shape[3:]), 0.3,
+                     dtype=np.float32)
     for image, r, c in zip(images, rows_of, columns_of):
         top, left = r * (height + gap), c * (width + gap)
         canvas[top:top + height, left:left + width] = image
@@ -61,7 +65,7 @@ def montage(stimuli: xr.Dataset, columns: int | None = None, gap: int = 2) -> np
 
 
 def save_montage(stimuli: xr.Dataset, path, **kwargs) -> Path:
-    """Write :func:`montage` as an 8-bit grayscale PNG (atomically)."""
+    """Write :func:`montage` as an 8-bit gray or RGB PNG (atomically)."""
     from PIL import Image
 
     path = Path(path)
