@@ -522,9 +522,14 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     run = subprocess.Popen([sys.executable, "-m", "prunedistill.cli", "run", str(config_path),
                             "--quiet"], stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while time.time() < deadline and not list(tmp_path.glob("cache/*/*.partial")):
+    while (time.time() < deadline and run.poll() is None
+           and not list(tmp_path.glob("cache/*/*.partial"))):
         time.sleep(0.02)
-    assert list(tmp_path.glob("cache/*/*.partial")), "never caught a write in progress"
+    if not list(tmp_path.glob("cache/*/*.partial")):
+        run.kill()
+        _, err = run.communicate(timeout=60)
+        raise AssertionError(f"never caught a write in progress (exit {run.returncode}):\n"
+                             f"{err[-3000:]}")
     run.send_signal(signal.SIGTERM)
     _, err = run.communicate(timeout=60)
     assert run.returncode == 128 + signal.SIGTERM, err

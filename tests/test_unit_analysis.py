@@ -192,3 +192,25 @@ def test_too_many_luminance_bins_name_their_key():
     with pytest.raises(ValueError, match="information.luminance_bins is 500"):
         analyse_units(responses, stimuli, variables, InformationOptions(luminance_bins=500,
                                                                         shuffles=0))
+
+
+def test_rf_fits_centred_outside_the_mapped_field_are_flagged_and_not_used():
+    """An unbounded Gaussian fit extrapolates a map that rises toward the grid's edge to a
+    centre the bars never probed; such fits are failed fits (full-field maps), like R^2 <=
+    0.5 ones, and say so in ``inside``."""
+    from prunedistill.analysis.receptive_fields import fit_gaussian, inside_field, localised_rf_maps
+
+    azimuth = np.arange(-55.0, 55.0, 10.0)  # 11 columns of 10 deg
+    elevation = np.arange(25.0, -35.0, -10.0)  # 6 rows
+    grid_x, grid_y = np.meshgrid(azimuth, elevation)
+    centres = [(0.0, 0.0), (-30.0, 10.0), (75.0, 0.0), (0.0, -50.0)]  # 2 inside, 2 outside
+    maps = np.stack([np.exp(-((grid_x - x) ** 2 + (grid_y - y) ** 2) / (2 * 15.0 ** 2))
+                     for x, y in centres])
+    fit = fit_gaussian(maps, azimuth, elevation)
+    np.testing.assert_array_equal(fit.inside, [True, True, False, False])
+    np.testing.assert_array_equal(fit.good, [True, True, False, False])
+    assert fit.r2[2:].min() > 0.5  # the R^2 alone would have accepted them
+    assert inside_field(50.0, 0.0, azimuth, elevation) and not inside_field(50.1, 0, azimuth,
+                                                                             elevation)
+    rf = localised_rf_maps(fit, np.linspace(-60, 60, 24), np.linspace(30, -30, 12))
+    assert (rf[2:] == 1.0).all() and (rf[:2] < 1.0).any()

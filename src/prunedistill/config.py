@@ -137,7 +137,10 @@ class InformationConfig(_Section):
     units_per_layer: int = Field(500, ge=2, description="random units analysed per layer")
     n_bins: int = Field(3, ge=2)
     luminance_bins: int = Field(23, ge=2)
-    bias_correction: Literal["pt", "qe", "none"] = "pt"
+    bias_correction: Literal["pt", "pt_observed", "qe", "none"] = Field(
+        "pt", description="pt: Panzeri-Treves with the Bayesian count of relevant bins; "
+        "pt_observed: PT counting the observed bins; qe: quadratic extrapolation; none")
+    qe_repartitions: int = Field(10, ge=1, description="qe: stratified repartitions averaged")
     shuffles: int = Field(100, ge=0)
     invariance_threshold: float = Field(0.9, ge=0, le=1)
     invariance_sweep: list[float] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]

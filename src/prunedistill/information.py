@@ -5,10 +5,11 @@ by rank (ties never straddle a bin edge). The information about a discrete
 variable ``X`` (shared ``(sample,)`` or per unit ``(unit, sample)``) comes from
 joint histograms built with one flattened ``bincount`` over a block of units.
 
-Bias corrections (docs/science.md, section 4): Panzeri-Treves (``"pt"``), quadratic
-extrapolation (``"qe"``), and shuffle subtraction (``n_shuffles > 0``), whose
-permutations also give the permutation p-value. Default: PT, then shuffle
-subtraction with 100 permutations.
+Bias corrections (docs/science.md, section 4): Panzeri-Treves (``"pt"``, relevant bins
+counted with their Bayesian procedure; ``"pt_observed"`` counts the observed non-empty
+bins), quadratic extrapolation (``"qe"``, averaged over stratified repartitions), and
+shuffle subtraction (``n_shuffles > 0``), whose permutations also give the permutation
+p-value. Default: PT, then shuffle subtraction with 100 permutations.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ._validation import as_finite_matrix, as_labels
 
 __all__ = [
     "equipopulated_bins",
+    "bayesian_relevant_bins",
     "InformationResult",
     "mutual_information",
     "information",
@@ -31,7 +33,7 @@ __all__ = [
     "invariant_object_information",
 ]
 
-CORRECTIONS = ("none", "pt", "qe")
+CORRECTIONS = ("none", "pt", "pt_observed", "qe")
 # Units per block of the joint histogram; bounds memory to a few hundred MB.
 _UNIT_BLOCK_ELEMENTS = 2**23
 
@@ -139,8 +141,48 @@ def _xlog2x(n_max: int) -> np.ndarray:
     return _XLOGX
 
 
-def _plugin_and_pt_bias(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Plug-in information and Panzeri-Treves bias, bits, from ``(unit, bin, class)`` counts.
+def bayesian_relevant_bins(counts: np.ndarray) -> np.ndarray:
+    """Panzeri & Treves (1996)'s Bayesian count of relevant response bins: for histograms
+    ``counts (..., B)`` of N samples over B possible bins, the number R_obs + k of bins with
+    non-zero probability, k the number of empty bins taken as relevant.
+
+    Candidate k = 0, 1, ... : the observed bins get probability (1 - g) (c_r + 1) / (N +
+    R_obs), the k empty ones g / k each, with g = k (1 - (N / (N + R_obs))^(1 / N)); the
+    expected number of non-empty bins in N draws, sum_r 1 - (1 - p_r)^N, is compared with
+    R_obs. k grows while the match improves (k = 0 uses the plug-in probabilities). Empty
+    histograms (N = 0) count 0.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    n_possible = counts.shape[-1]
+    n = counts.sum(axis=-1)
+    occupied = counts > 0
+    observed = occupied.sum(axis=-1).astype(np.float64)
+    safe_n = np.where(n > 0, n, 1.0)
+    plugin_p = counts / safe_n[..., None]
+    expected = np.where(occupied, 1.0 - (1.0 - plugin_p) ** safe_n[..., None], 0.0).sum(-1)
+    best_k = np.zeros_like(observed)
+    best_miss = np.abs(observed - expected)
+    searching = (observed < n_possible) & (n > 0)
+    for k in range(1, n_possible):
+        searching &= observed + k <= n_possible
+        if not searching.any():
+            break
+        gamma = k * (1.0 - (safe_n / (safe_n + observed)) ** (1.0 / safe_n))
+        p = (1.0 - gamma)[..., None] * (counts + 1.0) / (safe_n + observed)[..., None]
+        expected = (np.where(occupied, 1.0 - (1.0 - p) ** safe_n[..., None], 0.0).sum(-1)
+                    + k * (1.0 - (1.0 - gamma / k) ** safe_n))
+        miss = np.abs(observed - expected)
+        better = searching & (miss < best_miss)
+        best_k = np.where(better, k, best_k)
+        best_miss = np.where(better, miss, best_miss)
+        searching = better
+    return np.where(n > 0, observed + best_k, 0.0)
+
+
+def _plugin_and_pt_bias(counts: np.ndarray, bayesian: bool = True
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Plug-in information and Panzeri-Treves bias, bits, from ``(unit, bin, class)`` counts;
+    relevant bins by :func:`bayesian_relevant_bins`, or the observed non-empty ones.
 
     I = [sum c_rx log c_rx - sum c_r log c_r - sum c_x log c_x + N log N] / N, with the
     ``c log c`` terms read from a table: no divisions or logarithms per cell.
@@ -151,31 +193,69 @@ def _plugin_and_pt_bias(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     table = _xlog2x(int(n.max()))
     info = (table[counts].sum(axis=(1, 2)) - table[row].sum(axis=1) - table[column].sum(axis=1)
             + table[n]) / n
-    relevant_per_class = (counts > 0).sum(axis=1)  # (unit, class): R_x
+    if bayesian:
+        relevant_per_class = bayesian_relevant_bins(np.moveaxis(counts, 1, 2))  # R~_x
+        relevant = bayesian_relevant_bins(row)  # R~
+    else:
+        relevant_per_class = (counts > 0).sum(axis=1)
+        relevant = (row > 0).sum(axis=1)
     present_class = column > 0
-    relevant = (row > 0).sum(axis=1)  # R
     bias = ((relevant_per_class - 1) * present_class).sum(axis=1) - (relevant - 1)
     bias = bias / (2.0 * n * np.log(2.0))
     return info, bias
 
 
-def _estimate(base, n_bins, codes, n_classes, correction, qe_splits):
-    """Bias-corrected, plug-in and bias per unit (no shuffling)."""
-    plugin, bias = _plugin_and_pt_bias(_joint_counts(base, codes, n_bins, n_classes))
+def stratified_parts(codes: np.ndarray, n_parts: int, rng: np.random.Generator) -> np.ndarray:
+    """Part numbers ``(rows, sample)`` in 0..n_parts-1: each class's samples (per row of
+    ``codes``, ``(rows, sample)``) dealt to the parts in a random order, so every part keeps
+    the class proportions (to within one sample per class)."""
+    rows, n_samples = codes.shape
+    shuffled_rank = np.argsort(rng.permutation(n_samples))
+    order = np.argsort(codes.astype(np.int64) * n_samples + shuffled_rank[None], axis=1,
+                       kind="stable")
+    sorted_codes = np.take_along_axis(codes, order, axis=1)
+    starts = np.concatenate([np.ones((rows, 1), bool),
+                             sorted_codes[:, 1:] != sorted_codes[:, :-1]], axis=1)
+    position = np.broadcast_to(np.arange(n_samples), (rows, n_samples))
+    first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
+    parts = np.empty_like(order)
+    np.put_along_axis(parts, order, (position - first) % n_parts, axis=1)
+    return parts
+
+
+def _part_counts(base: np.ndarray, codes: np.ndarray, parts: np.ndarray, part: int,
+                 n_bins: int, n_classes: int) -> np.ndarray:
+    """Joint histogram ``(unit, bin, class)`` of the samples assigned to ``part``
+    (``parts``: ``(1 or unit, sample)`` part numbers)."""
+    n_units = base.shape[0]
+    index = base + codes
+    chosen = index[np.broadcast_to(parts == part, index.shape)]
+    counts = np.bincount(chosen, minlength=n_units * n_bins * n_classes)
+    return counts.reshape(n_units, n_bins, n_classes)
+
+
+def _estimate(base, n_bins, codes, n_classes, correction, qe_parts):
+    """Bias-corrected, plug-in and bias per unit (no shuffling). ``qe_parts``: per
+    repartition, the part numbers of the halves and of the quarters."""
+    counts = _joint_counts(base, codes, n_bins, n_classes)
+    plugin, bias = _plugin_and_pt_bias(counts, bayesian=correction != "pt_observed")
     if correction == "none":
         return plugin, plugin, np.zeros_like(plugin)
-    if correction == "pt":
+    if correction in ("pt", "pt_observed"):
         return plugin - bias, plugin, bias
-    # Quadratic extrapolation over the whole data, halves and quarters.
-    sizes, means = [base.shape[1]], [plugin]
-    for parts in qe_splits:
-        estimates = []
-        for part in parts:
-            part_codes = codes[:, part]
-            counts = _joint_counts(base[:, part], part_codes, n_bins, n_classes)
-            estimates.append(_plugin_and_pt_bias(counts)[0])
-        sizes.append(np.mean([len(p) for p in parts]))
-        means.append(np.mean(estimates, axis=0))
+    # Quadratic extrapolation over the whole data, halves and quarters, the part estimates
+    # averaged over repartitions.
+    n_samples = base.shape[1]
+    sizes, means = [n_samples, n_samples / 2, n_samples / 4], [plugin]
+    for split in (0, 1):
+        n_parts = 2 ** (split + 1)
+        total = np.zeros_like(plugin)
+        for repartition in qe_parts:
+            for part in range(n_parts):
+                part_counts = _part_counts(base, codes, repartition[split], part, n_bins,
+                                           n_classes)
+                total += _plugin_and_pt_bias(part_counts, bayesian=False)[0]
+        means.append(total / (n_parts * len(qe_parts)))
     x = 1.0 / np.asarray(sizes)
     weights = np.array(
         [np.prod([x[j] / (x[j] - x[i]) for j in range(3) if j != i]) for i in range(3)]
@@ -216,6 +296,7 @@ def mutual_information(
     n_shuffles: int = 100,
     seed: int = 0,
     n_bins_used=None,
+    qe_repartitions: int = 10,
 ) -> InformationResult:
     """I(R;X) in bits for already-binned responses.
 
@@ -223,8 +304,10 @@ def mutual_information(
         binned: ``(unit, sample)`` integer bin codes (0..B-1).
         labels: the variable X, ``(sample,)`` shared by all units or
             ``(unit, sample)`` per unit (e.g. RF luminance classes).
-        correction: ``"pt"`` (Panzeri-Treves), ``"qe"`` (quadratic extrapolation)
-            or ``"none"`` (plug-in).
+        correction: ``"pt"`` (Panzeri-Treves, Bayesian count of relevant bins),
+            ``"pt_observed"`` (PT with the observed non-empty bins), ``"qe"`` (quadratic
+            extrapolation over ``qe_repartitions`` stratified repartitions) or ``"none"``
+            (plug-in).
         n_shuffles: label permutations for shuffle subtraction and the p-value;
             0 turns both off.
         seed: seed of the permutations and of the QE sample splits.
@@ -243,12 +326,14 @@ def mutual_information(
     codes, n_classes = _check_labels(labels, n_units, n_samples, "labels")
     n_bins = int(binned.max()) + 1
     rng = np.random.default_rng(seed)
-    qe_splits = []
+    qe_parts = []
     if correction == "qe":
         if n_samples < 8:
             raise ValueError(f"quadratic extrapolation needs at least 8 samples; got {n_samples}.")
-        order = rng.permutation(n_samples)
-        qe_splits = [np.array_split(order, 2), np.array_split(order, 4)]
+        if qe_repartitions < 1:
+            raise ValueError(f"qe_repartitions must be >= 1; got {qe_repartitions}.")
+        qe_parts = [(stratified_parts(codes, 2, rng), stratified_parts(codes, 4, rng))
+                    for _ in range(qe_repartitions)]
     permutations = [rng.permutation(n_samples) for _ in range(n_shuffles)]
 
     block = max(1, _UNIT_BLOCK_ELEMENTS // (n_samples * max(1, n_bins * n_classes // 8)))
@@ -257,12 +342,13 @@ def mutual_information(
         units = slice(start, min(start + block, n_units))
         unit_codes = codes if codes.shape[0] == 1 else codes[units]
         base = _histogram_base(binned[units], n_bins, n_classes)
-        info, plugin, bias = _estimate(base, n_bins, unit_codes, n_classes, correction, qe_splits)
+        parts = [tuple(p if p.shape[0] == 1 else p[units] for p in rep) for rep in qe_parts]
+        info, plugin, bias = _estimate(base, n_bins, unit_codes, n_classes, correction, parts)
         shuffled_sum = np.zeros_like(info)
         exceed = np.zeros_like(info)
         for perm in permutations:
             shuffled, _, _ = _estimate(base, n_bins, unit_codes[:, perm], n_classes,
-                                       correction, qe_splits)
+                                       correction, parts)
             shuffled_sum += shuffled
             exceed += shuffled >= info - 1e-12
         out["info"][units], out["plugin"][units], out["bias"][units] = info, plugin, bias
@@ -293,6 +379,7 @@ def information(
     correction: str = "pt",
     n_shuffles: int = 100,
     seed: int = 0,
+    qe_repartitions: int = 10,
 ) -> InformationResult:
     """I(R;X) in bits from raw responses ``(unit, sample)``: bin, then estimate.
 
@@ -301,7 +388,7 @@ def information(
     """
     binned, used = equipopulated_bins(responses, n_bins)
     return mutual_information(binned, labels, correction=correction, n_shuffles=n_shuffles,
-                              seed=seed, n_bins_used=used)
+                              seed=seed, n_bins_used=used, qe_repartitions=qe_repartitions)
 
 
 def conditional_information_plugin(binned, labels, given) -> np.ndarray:
@@ -327,7 +414,7 @@ def conditional_information_plugin(binned, labels, given) -> np.ndarray:
         n_z_samples = counts.sum(axis=(1, 2))
         has = n_z_samples > 0
         if has.any():
-            info_z, _ = _plugin_and_pt_bias(counts[has])
+            info_z, _ = _plugin_and_pt_bias(counts[has], bayesian=False)
             result[has] += n_z_samples[has] / n_samples * info_z
     return result
 
@@ -360,6 +447,7 @@ def decompose(
     correction: str = "pt",
     n_shuffles: int = 100,
     seed: int = 0,
+    qe_repartitions: int = 10,
 ) -> Decomposition:
     """Split stimulus information into a low-level part and the rest (Ince et al. 2012).
 
@@ -377,7 +465,8 @@ def decompose(
         low_codes, _ = equipopulated_bins(low2d, low_level_bins)
         low = low_codes[0] if low.ndim == 1 else low_codes
     binned, used = equipopulated_bins(r, n_bins)
-    kwargs = dict(correction=correction, n_shuffles=n_shuffles, seed=seed, n_bins_used=used)
+    kwargs = dict(correction=correction, n_shuffles=n_shuffles, seed=seed, n_bins_used=used,
+                  qe_repartitions=qe_repartitions)
     i_s = mutual_information(binned, stimulus, **kwargs)
     i_l = mutual_information(binned, low, **kwargs)
     residual = i_s.information - i_l.information
@@ -419,6 +508,7 @@ def invariant_object_information(
     correction: str = "pt",
     n_shuffles: int = 100,
     seed: int = 0,
+    qe_repartitions: int = 10,
 ) -> dict:
     """View-invariant object information per unit, averaged over object pairs.
 
@@ -458,7 +548,7 @@ def invariant_object_information(
         rows = np.concatenate([r[:, np.r_[order[a], order[b]]] for a, b in pairs])
         labels = np.repeat([0, 1], counts[0])
         result = information(rows, labels, n_bins=n_bins, correction=correction,
-                             n_shuffles=n_shuffles, seed=seed)
+                             n_shuffles=n_shuffles, seed=seed, qe_repartitions=qe_repartitions)
         pair_info[:] = result.information.reshape(len(pairs), -1).T
         if result.p_value is not None:
             pair_p[:] = result.p_value.reshape(len(pairs), -1).T
@@ -466,7 +556,8 @@ def invariant_object_information(
         for k, (a, b) in enumerate(pairs):
             in_pair = (codes == a) | (codes == b)
             result = information(r[:, in_pair], codes[in_pair], n_bins=n_bins,
-                                 correction=correction, n_shuffles=n_shuffles, seed=seed + k)
+                                 correction=correction, n_shuffles=n_shuffles, seed=seed + k,
+                                 qe_repartitions=qe_repartitions)
             pair_info[:, k] = result.information
             if result.p_value is not None:
                 pair_p[:, k] = result.p_value

@@ -33,6 +33,7 @@ class InformationOptions:
     n_bins: int = 3
     luminance_bins: int = 23
     bias_correction: str = "pt"
+    qe_repartitions: int = 10
     shuffles: int = 100
     invariance_threshold: float = 0.9
     invariance_sweep: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)

@@ -3,7 +3,8 @@
 Bar mapping follows the rat protocol (docs/science.md, section 4): each unit's responses to the
 ``bars`` stimuli are averaged over orientations and bar frames into a map on the cell grid,
 and a 2D Gaussian (axis-aligned, with offset) is fitted to every map at once by vectorised
-Levenberg-Marquardt. Fits with R^2 <= 0.5 are flagged, never dropped.
+Levenberg-Marquardt. Fits with R^2 <= 0.5, or with the centre outside the mapped field (the
+grid's cell centres extended by half a cell), are flagged, never dropped.
 
 Both methods end in RF maps on the image grid (``(units, y, x)``, peak 1) that
 ``prunedistill.stimuli.properties`` turns into RF luminance, contrast and orientation energy.
@@ -22,8 +23,9 @@ R2_THRESHOLD = 0.5
 
 @dataclass
 class GaussianFit:
-    """Per-unit fits, each ``(units,)``: centre (deg), sigmas (deg), amplitude, offset, R^2;
-    ``good`` is R^2 > 0.5."""
+    """Per-unit fits, each ``(units,)``: centre (deg), sigmas (deg), amplitude, offset, R^2,
+    and ``inside``: the centre lies within the mapped field (None: not checked). ``good`` is
+    R^2 > 0.5 with the centre inside."""
 
     centre_x_deg: np.ndarray
     centre_y_deg: np.ndarray
@@ -32,10 +34,25 @@ class GaussianFit:
     amplitude: np.ndarray
     offset: np.ndarray
     r2: np.ndarray
+    inside: np.ndarray | None = None
 
     @property
     def good(self) -> np.ndarray:
-        return self.r2 > R2_THRESHOLD
+        good = self.r2 > R2_THRESHOLD
+        return good if self.inside is None else good & self.inside
+
+
+def inside_field(x_deg, y_deg, azimuth_deg, elevation_deg) -> np.ndarray:
+    """Whether points lie within the mapped field: the cell centres' range extended by half a
+    cell on each side (half the smallest spacing; one cell of 1 deg for a single column)."""
+    def bounds(centres):
+        centres = np.unique(np.asarray(centres, dtype=np.float64))
+        half = np.min(np.diff(centres)) / 2 if len(centres) > 1 else 0.5
+        return centres[0] - half, centres[-1] + half
+
+    (x_low, x_high), (y_low, y_high) = bounds(azimuth_deg), bounds(elevation_deg)
+    x, y = np.asarray(x_deg), np.asarray(y_deg)
+    return (x >= x_low) & (x <= x_high) & (y >= y_low) & (y <= y_high)
 
 
 def bar_response_maps(responses, bars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -79,7 +96,7 @@ def fit_gaussian(maps, azimuth_deg, elevation_deg, *, iterations: int = 60) -> G
 
     Starts from the peak cell (sigma = one cell) and runs damped Gauss-Newton
     (Levenberg-Marquardt) on all units at once. R^2 = 1 - SS_res / SS_tot per unit (0 for a
-    flat map).
+    flat map); ``inside`` marks centres within the mapped field (:func:`inside_field`).
     """
     maps = np.asarray(maps, dtype=np.float64)
     if maps.ndim != 3:
@@ -121,7 +138,9 @@ def fit_gaussian(maps, azimuth_deg, elevation_deg, *, iterations: int = 60) -> G
         r2 = np.where(total > 0, 1 - cost / total, 0.0)
     return GaussianFit(centre_x_deg=params[:, 1], centre_y_deg=params[:, 2],
                        sigma_x_deg=np.exp(params[:, 3]), sigma_y_deg=np.exp(params[:, 4]),
-                       amplitude=params[:, 0], offset=params[:, 5], r2=r2)
+                       amplitude=params[:, 0], offset=params[:, 5], r2=r2,
+                       inside=inside_field(params[:, 1], params[:, 2], azimuth_deg,
+                                           elevation_deg))
 
 
 def gaussian_rf_maps(fit: GaussianFit, x_deg: np.ndarray, y_deg: np.ndarray) -> np.ndarray:
@@ -137,8 +156,9 @@ def gaussian_rf_maps(fit: GaussianFit, x_deg: np.ndarray, y_deg: np.ndarray) -> 
 
 
 def localised_rf_maps(fit: GaussianFit, x_deg: np.ndarray, y_deg: np.ndarray) -> np.ndarray:
-    """:func:`gaussian_rf_maps` where the fit is good (R^2 > 0.5) and a full-field map (all
-    ones) where it is not: an RF that bars cannot localise is treated as the whole image."""
+    """:func:`gaussian_rf_maps` where the fit is good (R^2 > 0.5, centre inside the mapped
+    field) and a full-field map (all ones) where it is not: an RF that bars cannot localise
+    is treated as the whole image."""
     maps = gaussian_rf_maps(fit, x_deg, y_deg)
     maps[~fit.good] = 1.0
     return maps

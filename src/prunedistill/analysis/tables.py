@@ -42,12 +42,14 @@ def unit_tables(result: xr.Dataset, unit_columns: pd.DataFrame
                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(units, sweep)`` tables of :func:`prunedistill.analysis.units.analyse_units`
     results: ``unit_columns`` (one row per unit: ``unit`` first, then descriptive columns)
-    followed by every per-unit variable; and the invariance sweep, one row per unit and
-    threshold (``unit, threshold, I_invariant``)."""
+    followed by every per-unit variable and the bias correction used; and the invariance
+    sweep, one row per unit and threshold (``unit, threshold, I_invariant``)."""
     units = unit_columns.reset_index(drop=True).copy()
     for name, variable in result.data_vars.items():
         if variable.dims == ("unit",):
             units[name] = variable.values
+    if "bias_correction" in result.attrs:
+        units["bias_correction"] = str(result.attrs["bias_correction"])
     sweep = result["I_invariant_sweep"]
     sweep_table = pd.DataFrame({
         "unit": np.repeat(units["unit"].to_numpy(), sweep.sizes["threshold"]),

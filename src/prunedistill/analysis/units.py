@@ -149,7 +149,8 @@ def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
     sweep = np.full((n_units, len(thresholds)), np.nan)
     n_pairs = np.zeros((n_units, len(thresholds)), dtype=np.int64)
     n_bins_used = np.zeros(n_units, dtype=np.int64)
-    kwargs = dict(correction=options.bias_correction, n_shuffles=options.shuffles, seed=seed)
+    kwargs = dict(correction=options.bias_correction, n_shuffles=options.shuffles, seed=seed,
+                  qe_repartitions=options.qe_repartitions)
     for units, chosen in unit_view_groups(stimuli, variables.azimuth_deg):
         if len(units) == 0:
             continue
@@ -198,7 +199,8 @@ def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
             invariant = invariant_object_information(
                 group, shared["O"], per_unit["L"], thresholds=thresholds,
                 n_bins=options.n_bins, correction=options.bias_correction,
-                n_shuffles=options.shuffles, seed=seed)
+                n_shuffles=options.shuffles, seed=seed,
+                qe_repartitions=options.qe_repartitions)
             sweep[units] = invariant["information"]
             n_pairs[units] = invariant["n_pairs"]
     degenerate = n_bins_used == 1  # their information terms are 0 by construction
@@ -231,7 +233,8 @@ def identity_information(counts, options: InformationOptions = InformationOption
     binned, used = equipopulated_bins(counts.reshape(n_units, -1), options.n_bins)
     labels = np.repeat(np.arange(n_stimuli), n_trials)
     result = mutual_information(binned, labels, correction=options.bias_correction,
-                                n_shuffles=options.shuffles, seed=seed)
+                                n_shuffles=options.shuffles, seed=seed,
+                                qe_repartitions=options.qe_repartitions)
     table = {name: np.full(n_units, np.nan) for name in (*UNIT_TERMS, "I_O", "p_O")}
     table["I_S"] = result.information
     if result.p_value is not None:
@@ -241,7 +244,8 @@ def identity_information(counts, options: InformationOptions = InformationOption
         if codes.max() > 0:
             by_object = mutual_information(binned, np.repeat(codes, n_trials),
                                            correction=options.bias_correction,
-                                           n_shuffles=options.shuffles, seed=seed)
+                                           n_shuffles=options.shuffles, seed=seed,
+                                           qe_repartitions=options.qe_repartitions)
             table["I_O"] = by_object.information
             if by_object.p_value is not None:
                 table["p_O"] = by_object.p_value

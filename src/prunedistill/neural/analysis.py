@@ -137,8 +137,9 @@ def stimuli_of(ds: xr.Dataset, stimuli: xr.Dataset | None) -> xr.Dataset | None:
 
 def neuron_rf_maps(ds: xr.Dataset, stimuli: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
     """RF maps on the stimulus grid ``(neurons, y, x)`` from each neuron's bar-mapped
-    ``rf_map`` by the 2D Gaussian fit (docs/science.md, section 4); neurons without a map or with a
-    fit R^2 <= 0.5 get a full-field map. Also returns the fit R^2 (NaN without a map)."""
+    ``rf_map`` by the 2D Gaussian fit (docs/science.md, section 4); neurons without a map or
+    with a failed fit (R^2 <= 0.5, or a centre outside the mapped grid) get a full-field map.
+    Also returns the fit R^2 (NaN without a map)."""
     n = ds.sizes["neuron"]
     shape = (n, stimuli.sizes["y"], stimuli.sizes["x"])
     if "rf_map" not in ds:

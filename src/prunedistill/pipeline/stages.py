@@ -296,8 +296,9 @@ def _receptive_fields(config: StudyConfig, cache: Cache, model_of, r: ResolvedNe
     from ..stimuli import load_stimuli
 
     method = config.information.receptive_fields
+    # ``fit`` names what a bar-map fit records; entries from before the centre check lack it
     key = stage_key("receptive_fields", store=store.key, method=method,
-                    bars=bars.key if bars else None)
+                    bars=bars.key if bars else None, fit="r2 and centre inside the field")
     if cache.has("receptive_fields", key):
         return cache.entry("receptive_fields", key), False
     activations = ActivationStore(store.path / ACTIVATIONS_STORE)

@@ -103,21 +103,27 @@ def run_dimension(task: Task) -> dict[str, pd.DataFrame]:
     return layer_dimension(store.distances(task.layer), options, task.identity, seed=task.seed)
 
 
-def rf_maps_for(task: Task, stimuli) -> tuple[np.ndarray, np.ndarray]:
-    """RF maps ``(units, y, x)`` on the stimulus grid and each unit's fit R^2 (NaN when not
-    fitted). Bar-mapped units whose Gaussian fit fails (R^2 <= 0.5) get a full-field map:
-    their RF cannot be localised, so they are treated as seeing the whole image."""
+def rf_maps_for(task: Task, stimuli) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """RF maps ``(units, y, x)`` on the stimulus grid and each unit's fit columns
+    ``rf_fit_r2`` (NaN when not fitted) and ``rf_fit_inside``. Bar-mapped units whose
+    Gaussian fit fails (R^2 <= 0.5, or a centre outside the mapped field) get a full-field
+    map: their RF cannot be localised, so they are treated as seeing the whole image."""
     from ..analysis.receptive_fields import GaussianFit, localised_rf_maps
 
     method = task.options["information"].receptive_fields
     shape = (task.n_units, stimuli.sizes["y"], stimuli.sizes["x"])
+    unfitted = {"rf_fit_r2": np.full(task.n_units, np.nan),
+                "rf_fit_inside": np.zeros(task.n_units, dtype=bool)}
     if method == "full_field":
-        return np.ones(shape, dtype=np.float32), np.full(task.n_units, np.nan)
+        return np.ones(shape, dtype=np.float32), unfitted
     with np.load(Path(task.inputs["rf"]) / f"{task.layer}.npz") as saved:
         if method == "gradient":
-            return saved["maps"], np.full(task.n_units, np.nan)
-        fit = GaussianFit(**{k: saved[k] for k in GaussianFit.__dataclass_fields__})
-    return localised_rf_maps(fit, stimuli["x"].values, stimuli["y"].values), fit.r2
+            return saved["maps"], unfitted
+        fit = GaussianFit(**{k: saved[k] for k in GaussianFit.__dataclass_fields__
+                             if k in saved.files})
+    inside = fit.inside if fit.inside is not None else np.ones(task.n_units, dtype=bool)
+    return localised_rf_maps(fit, stimuli["x"].values, stimuli["y"].values), \
+        {"rf_fit_r2": fit.r2, "rf_fit_inside": inside}
 
 
 def run_information(task: Task) -> dict[str, pd.DataFrame]:
@@ -127,12 +133,13 @@ def run_information(task: Task) -> dict[str, pd.DataFrame]:
 
     subset = ActivationStore(task.inputs["store"]).subset(task.layer)
     stimuli = load_stimuli(task.inputs["stimuli"])
-    maps, r2 = rf_maps_for(task, stimuli)
+    maps, fit_columns = rf_maps_for(task, stimuli)
     columns = pd.DataFrame({"unit": subset["unit"].values.astype(np.int64)})
     for coord in ("channel", "y", "x"):
         if coord in subset.coords:
             columns[coord] = subset[coord].values.astype(np.int64)
-    columns["rf_fit_r2"] = r2
+    for name, values in fit_columns.items():
+        columns[name] = values
     options: InformationOptions = task.options["information"]
     return layer_information(subset.values.T, stimuli, maps, columns, options, task.identity,
                              seed=task.seed, energy_maps=np.load(task.inputs["energy"]))
