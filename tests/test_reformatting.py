@@ -6,8 +6,9 @@ import xarray as xr
 
 from prunedistill.analysis.reformatting import compare_networks, coupling, verdicts
 
-METRICS = ("I_L", "I_C", "f_high_L", "I_invariant", "I_position_deg", "I_size_deg",
-           "I_inplane_deg", "I_indepth_deg", "I_orientation", "f_high_C")
+METRICS = ("I_S", "I_L", "I_C", "f_high_L", "I_invariant", "I_generalisation",
+           "I_position_deg", "I_size_deg", "I_inplane_deg", "I_indepth_deg", "I_orientation",
+           "f_high_C")
 
 
 def table(seed, shift=None, n=200):
@@ -19,7 +20,8 @@ def table(seed, shift=None, n=200):
 
 
 def test_planted_pruning_and_distillation_are_detected():
-    pruned = {"I_L": -0.2, "I_C": -0.2, "f_high_L": 0.2, "I_invariant": 0.2}
+    pruned = {"I_L": -0.2, "I_C": -0.2, "f_high_L": 0.2, "I_invariant": 0.2,
+              "I_generalisation": 0.2}
     trained = {"conv1": table(0), "pool2": table(1, pruned)}
     untrained = {"conv1": [table(10), table(11)], "pool2": [table(12), table(13)]}
     comparison = compare_networks(trained, untrained)
@@ -58,3 +60,52 @@ def test_degenerate_units_are_left_out_of_the_comparison():
     row = comparison.query("metric == 'I_L' and untrained == 'pooled'")
     assert row.n_trained.iloc[0] == 50
     assert row.median_trained.iloc[0] == pytest.approx(0.5, abs=0.05)
+
+
+def deterministic_table(seed, luminance_drop=0.0, n=300):
+    """Units with one response per stimulus: I(R;S) = log2 3 for every unit, so f_high_L is
+    1 - I(R;L) / log2 3; invariance terms drawn from one distribution."""
+    rng = np.random.default_rng(seed)
+    i_s = np.full(n, np.log2(3))
+    i_l = np.clip(rng.normal(0.5, 0.1, n) - luminance_drop, 0, None)
+    data = {m: ("unit", rng.normal(0.5, 0.1, n)) for m in METRICS}
+    data.update(I_S=("unit", i_s), I_L=("unit", i_l), f_high_L=("unit", 1 - i_l / i_s))
+    data["I_S_is_entropy"] = ("unit", np.ones(n, dtype=bool))
+    return xr.Dataset(data)
+
+
+def test_a_layer_where_only_luminance_information_drops_is_not_distillation():
+    """Deterministic units whose luminance information drops and nothing else changes:
+    f_high is significantly higher (a transform of the lower I(R;L)), but it is not counted,
+    the independent evidence shows nothing, and the verdict is pruning without
+    distillation."""
+    trained = {"pool3": deterministic_table(0, luminance_drop=0.2)}
+    untrained = {"pool3": [deterministic_table(1), deterministic_table(2)]}
+    comparison = compare_networks(trained, untrained)
+    assert comparison["deterministic"].all()
+    row = verdicts(comparison).iloc[0]
+    assert row.f_high_L_p_holm < 1e-6 and row.I_L_p_holm < 1e-6
+    assert not row.f_high_L_counted
+    assert row.distillation_evidence == "I_invariant, I_generalisation"
+    assert row.distillation_significant == 0 and not row.distillation
+
+
+def test_f_high_counts_when_units_have_trials():
+    trained = table(0, {"f_high_L": 0.2, "I_invariant": 0.2, "I_generalisation": 0.2})
+    untrained = table(1)
+    for t in (trained, untrained):
+        t["I_S_is_entropy"] = ("unit", np.zeros(200, dtype=bool))
+    row = verdicts(compare_networks({"l": trained}, {"l": [untrained]})).iloc[0]
+    assert row.f_high_L_counted and row.distillation
+    assert row.distillation_evidence == "f_high_L, I_invariant, I_generalisation"
+
+
+def test_one_piece_of_evidence_is_not_enough():
+    """Deterministic units without single-unit decoders: only I_invariant is left, so even
+    a strong rise of it gives no distillation verdict."""
+    trained = deterministic_table(0).drop_vars("I_generalisation")
+    trained["I_invariant"] = trained["I_invariant"] + 0.3
+    untrained = deterministic_table(1).drop_vars("I_generalisation")
+    row = verdicts(compare_networks({"l": trained}, {"l": [untrained]})).iloc[0]
+    assert row.I_invariant_p_holm < 1e-6
+    assert row.distillation_evidence == "I_invariant" and not row.distillation

@@ -78,16 +78,20 @@ def layer_decoding(responses: np.ndarray, unit_ids: np.ndarray, stimuli: xr.Data
         raise ValueError("decoding needs at least two objects and the stimulus set has one; "
                          "add objects or set decoding.enabled: false.")
     n_single = min(options.single_units, len(responses))
+    # evenly spaced over the subset (sorted by flat index, so channel-major): every channel
+    # range is decoded, not only the first channels of a conv layer
+    decoded = np.unique(np.linspace(0, len(responses) - 1, n_single).round().astype(int)) \
+        if n_single else np.zeros(0, dtype=int)
     sizes = [s for s in options.population_sizes if s <= len(responses)]
     single, population = [], []
     for protocol in DECODING_PROTOCOLS:
         if n_single:
             result = single_unit_decoding(
-                responses[:n_single], objects, views, protocol=protocol,
+                responses[decoded], objects, views, protocol=protocol,
                 n_folds=options.folds, train_views=[train_view],
                 n_shuffles=options.single_unit_shuffles, seed=seed)
             single.append(decoding_table(result, protocol,
-                                         unit=np.asarray(unit_ids[:n_single], np.int64)))
+                                         unit=np.asarray(unit_ids[decoded], np.int64)))
         if sizes:
             result = population_decoding(responses, objects, views, sizes=sizes,
                                          n_resamples=options.resamples, protocol=protocol,

@@ -96,11 +96,24 @@ def phases(resamples: pd.DataFrame, *, alpha: float) -> tuple[pd.DataFrame, pd.D
     return step_table, pd.DataFrame(found, columns=PHASE_COLUMNS)
 
 
+def with_generalisation(units: pd.DataFrame, single: pd.DataFrame | None) -> pd.DataFrame:
+    """``units`` with ``I_generalisation``: each unit's single-unit generalisation decoding
+    information (bits; decoders trained on one view, tested on the others), NaN for units
+    without a single-unit decoder."""
+    if single is None or single.empty:
+        return units
+    key = ["network", "weights", "layer", "unit"]
+    general = single[single["protocol"] == "generalisation"][key + ["information"]]
+    general = general.rename(columns={"information": "I_generalisation"})
+    return units.merge(general, on=key, how="left")
+
+
 def reformatting(units: pd.DataFrame, dimension: pd.DataFrame, *, alpha: float,
                  permutations: int, seed: int
                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Trained vs untrained per network: the comparison table, the per-layer verdicts and
-    the ID-pruning coupling. Networks without both roles are skipped."""
+    the ID-pruning coupling. Networks without both roles are skipped. ``units`` may carry
+    ``I_generalisation`` (:func:`with_generalisation`)."""
     comparisons, verdict_rows, couplings = [], [], []
     for network, group in units.groupby("network", sort=False):
         if set(group["role"]) != {"trained", "untrained"}:
@@ -199,7 +212,8 @@ def summarise(found: dict[str, pd.DataFrame], *, dimension_alpha: float,
         derived["invariance_summary"] = invariance_summary(found["invariance_units"], units)
         if "dimension" in found and (units["role"] != "brain").any():
             derived["comparison"], derived["verdicts"], derived["coupling"] = reformatting(
-                units, found["dimension"], alpha=comparison.alpha,
+                with_generalisation(units, found.get("decoding_single_units")),
+                found["dimension"], alpha=comparison.alpha,
                 permutations=comparison.coupling_permutations, seed=seed)
     if "decoding_single_units" in found:
         derived["decoding_single_summary"] = decoding_summary(found["decoding_single_units"])

@@ -210,6 +210,9 @@ def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
     data["I_invariant_sweep"] = (("unit", "threshold"), sweep)
     data["n_invariant_pairs"] = ("unit", n_pairs[:, at_threshold])
     data["n_bins_used"] = ("unit", n_bins_used)
+    # one response per stimulus: I(R;S) is the response entropy, and f_high a function of
+    # I(R;L) and that entropy (docs/science.md, section 4)
+    data["I_S_is_entropy"] = ("unit", np.full(n_units, not noisy and not trials))
     data["degenerate"] = ("unit", degenerate)
     data["rf_azimuth_deg"] = ("unit", variables.azimuth_deg)
     return xr.Dataset(data, coords={"threshold": thresholds},

@@ -391,7 +391,8 @@ def build_tasks(config: StudyConfig, cache: Cache, extracted: list[Extracted]) -
                 kind="information", key=stage_key(
                     "analyse_information", store=x.store.key, rf=x.rf.key if x.rf else "",
                     stimuli=stimuli.key, options=information, n_units=n_units,
-                    seed=config.seed, **ident),
+                    seed=config.seed, columns="with I_S_is_entropy and bias_correction",
+                    **ident),
                 inputs={"store": str(x.store_path), "stimuli": stimuli_zarr,
                         "energy": str(stimuli.path / ENERGY_MAPS),
                         "rf": str(x.rf.path) if x.rf else ""},
@@ -401,7 +402,8 @@ def build_tasks(config: StudyConfig, cache: Cache, extracted: list[Extracted]) -
                 tasks.append(Task(
                     kind="decoding", key=stage_key(
                         "analyse_decoding", store=x.store.key, stimuli=stimuli.key,
-                        options=decoding, seed=config.seed, **ident),
+                        options=decoding, seed=config.seed, single_units="evenly spaced",
+                        **ident),
                     inputs={"store": str(x.store_path), "stimuli": stimuli_zarr},
                     options={"decoding": decoding}, cost=2.0, **common))
     return tasks

@@ -16,7 +16,7 @@ ALPHA_NOTE = ("one-sided Mann-Whitney U of trained vs pooled untrained units, Ho
 
 
 METRIC_NAMES = {"I_L": "I(R;L)", "I_C": "I(R;C)", "f_high_L": "f_high",
-                "I_invariant": "invariant I(R;O)"}
+                "I_invariant": "invariant I(R;O)", "I_generalisation": "generalisation I"}
 
 
 def _profile(dimension: pd.DataFrame, network: str, weights: str) -> str:
@@ -61,13 +61,15 @@ def _dimension_sentences(tables: dict, network: str) -> list[str]:
     return out
 
 
-def _verdict_sentence(verdicts: pd.DataFrame, kind: str, metrics: tuple[str, str],
+def _verdict_sentence(verdicts: pd.DataFrame, kind: str, metrics: tuple[str, ...],
                       words: str) -> str:
     yes = verdicts[verdicts[kind]]
     total = len(verdicts)
     if yes.empty:
         return f"<b>{kind.capitalize()}</b> ({words}) at none of the {total} layers."
     layers = ", ".join(short_name(layer) for layer in yes["layer"])
+    metrics = tuple(m for m in metrics if f"{m}_difference" in yes
+                    and yes[f"{m}_difference"].notna().any())
     ranges = "; ".join(
         f"&Delta;{METRIC_NAMES[m]} {yes[f'{m}_difference'].min():+.3g} to "
         f"{yes[f'{m}_difference'].max():+.3g}, p<sub>Holm</sub> &le; "
@@ -83,10 +85,19 @@ def _reformatting_sentences(tables: dict, network: str, alpha: float | None) -> 
                 "untrained twins."]
     mine = verdicts[verdicts.network == network]
     level = f", &alpha; = {alpha:g}" if alpha else ""
+    counted_nowhere = "f_high_L_counted" in mine and not mine["f_high_L_counted"].any()
     out = [_verdict_sentence(mine, "pruning", ("I_L", "I_C"),
                              "I(R;L) and I(R;C) both lower in the trained network"),
-           _verdict_sentence(mine, "distillation", ("f_high_L", "I_invariant"),
-                             "f_high and invariant object information both higher")]
+           _verdict_sentence(mine, "distillation", ("I_invariant", "I_generalisation")
+                             + (() if counted_nowhere else ("f_high_L",)),
+                             "the independent evidence higher: invariant object information, "
+                             "single-unit generalisation decoding"
+                             + ("" if counted_nowhere else ", f_high"))]
+    if "f_high_L_counted" in mine and not mine["f_high_L_counted"].all():
+        out.append("f_high is not counted as distillation evidence where units give one "
+                   "response per stimulus (deterministic units): there I(R;S) is the "
+                   "response entropy, f_high a function of I(R;L), and its test repeats the "
+                   "pruning test.")
     coupling = tables.get("coupling")
     if coupling is not None and (coupling.network == network).any():
         row = coupling[coupling.network == network].iloc[0]

@@ -51,7 +51,8 @@ SECTION_TABLES = {
               "neural_information_summary", "neural_decoding_population"],
 }
 VERDICT_GROUPS = (("pruning", (("I_L", "I(R;L)"), ("I_C", "I(R;C)"))),
-                  ("distillation", (("f_high_L", "f_high"), ("I_invariant", "I(R;O) inv."))))
+                  ("distillation", (("I_invariant", "I(R;O) inv."),
+                                    ("I_generalisation", "I gen."), ("f_high_L", "f_high"))))
 
 
 def _figure(name: str, caption: str) -> str:
@@ -91,14 +92,19 @@ def verdict_table(verdicts: pd.DataFrame) -> str:
                  f'<td class="name">{html.escape(short_name(str(r["layer"])))}</td>')
         for verdict, metrics in VERDICT_GROUPS:
             cells += ('<td class="yes">yes</td>' if r[verdict] else '<td class="no">no</td>')
-            cells += "".join(f"<td>{_number(r[f'{m}_difference'])}</td>"
-                             f"<td>{_number(r[f'{m}_p_holm'])}</td>" for m, _ in metrics)
+            cells += "".join(f"<td>{_number(r.get(f'{m}_difference'))}</td>"
+                             f"<td>{_number(r.get(f'{m}_p_holm'))}"
+                             f"{'' if r.get(f'{m}_counted', True) else ' (not counted)'}</td>"
+                             for m, _ in metrics)
         rows.append(f"<tr>{cells}</tr>")
     return (f"<table>{head1}</tr>{head2}</tr>{''.join(rows)}</table>"
             "<p class='note'>&Delta;: median of the trained network minus median of the "
             "pooled untrained seeds (bits; f_high is a fraction). Pruning: I(R;L) and I(R;C) "
-            "both significantly lower; distillation: f_high and invariant information both "
-            "significantly higher (one-sided Mann-Whitney, Holm over layers).</p>")
+            "both significantly lower; distillation: every independent piece of evidence "
+            "significantly higher, at least two of them (invariant object information, "
+            "single-unit generalisation decoding information, and f_high where units have "
+            "trials; for deterministic units f_high is a function of I(R;L), shown but not "
+            "counted). One-sided Mann-Whitney, Holm over layers.</p>")
 
 
 def _flatten(value, prefix: str = "") -> list[tuple[str, str]]:
