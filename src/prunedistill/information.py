@@ -223,22 +223,22 @@ def stratified_parts(codes: np.ndarray, n_parts: int, rng: np.random.Generator) 
     return parts
 
 
-def _part_counts(base: np.ndarray, codes: np.ndarray, parts: np.ndarray, part: int,
-                 n_bins: int, n_classes: int) -> np.ndarray:
-    """Joint histogram ``(unit, bin, class)`` of the samples assigned to ``part``
-    (``parts``: ``(1 or unit, sample)`` part numbers)."""
-    n_units = base.shape[0]
-    index = base + codes
+def _part_counts(index: np.ndarray, parts: np.ndarray, part: int, n_bins: int,
+                 n_classes: int) -> np.ndarray:
+    """Joint histogram ``(unit, bin, class)`` of the samples assigned to ``part``, from the
+    flat histogram ``index`` ``(unit, sample)`` (base + class code) and ``parts``
+    ``(1 or unit, sample)`` part numbers."""
     chosen = index[np.broadcast_to(parts == part, index.shape)]
-    counts = np.bincount(chosen, minlength=n_units * n_bins * n_classes)
-    return counts.reshape(n_units, n_bins, n_classes)
+    counts = np.bincount(chosen, minlength=index.shape[0] * n_bins * n_classes)
+    return counts.reshape(index.shape[0], n_bins, n_classes)
 
 
 def _estimate(base, n_bins, codes, n_classes, correction, qe_parts):
     """Bias-corrected, plug-in and bias per unit (no shuffling). ``qe_parts``: per
     repartition, the part numbers of the halves and of the quarters."""
     counts = _joint_counts(base, codes, n_bins, n_classes)
-    plugin, bias = _plugin_and_pt_bias(counts, bayesian=correction != "pt_observed")
+    # the Bayesian count is only needed where the PT bias is the correction
+    plugin, bias = _plugin_and_pt_bias(counts, bayesian=correction == "pt")
     if correction == "none":
         return plugin, plugin, np.zeros_like(plugin)
     if correction in ("pt", "pt_observed"):
@@ -246,13 +246,14 @@ def _estimate(base, n_bins, codes, n_classes, correction, qe_parts):
     # Quadratic extrapolation over the whole data, halves and quarters, the part estimates
     # averaged over repartitions.
     n_samples = base.shape[1]
+    index = np.broadcast_to(base + codes, base.shape)
     sizes, means = [n_samples, n_samples / 2, n_samples / 4], [plugin]
     for split in (0, 1):
         n_parts = 2 ** (split + 1)
         total = np.zeros_like(plugin)
         for repartition in qe_parts:
             for part in range(n_parts):
-                part_counts = _part_counts(base, codes, repartition[split], part, n_bins,
+                part_counts = _part_counts(index, repartition[split], part, n_bins,
                                            n_classes)
                 total += _plugin_and_pt_bias(part_counts, bayesian=False)[0]
         means.append(total / (n_parts * len(qe_parts)))

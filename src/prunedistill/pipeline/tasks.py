@@ -119,11 +119,9 @@ def rf_maps_for(task: Task, stimuli) -> tuple[np.ndarray, dict[str, np.ndarray]]
     with np.load(Path(task.inputs["rf"]) / f"{task.layer}.npz") as saved:
         if method == "gradient":
             return saved["maps"], unfitted
-        fit = GaussianFit(**{k: saved[k] for k in GaussianFit.__dataclass_fields__
-                             if k in saved.files})
-    inside = fit.inside if fit.inside is not None else np.ones(task.n_units, dtype=bool)
+        fit = GaussianFit(**{k: saved[k] for k in GaussianFit.__dataclass_fields__})
     return localised_rf_maps(fit, stimuli["x"].values, stimuli["y"].values), \
-        {"rf_fit_r2": fit.r2, "rf_fit_inside": inside}
+        {"rf_fit_r2": fit.r2, "rf_fit_inside": fit.inside}
 
 
 def run_information(task: Task) -> dict[str, pd.DataFrame]:
