@@ -27,15 +27,19 @@ test: $(STAMP_DEV)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
+# Every benchmark, each rewriting its figures in benchmarks/results/ (dated, with the machine).
+BENCH = set -e; record() { name=$$1; shift; { date -u +"# %F %H:%M UTC, make benchmarks"; "$$@"; } > benchmarks/results/$$name.txt.new && mv benchmarks/results/$$name.txt.new benchmarks/results/$$name.txt; }
 benchmarks: $(STAMP_DEV)
-	$(BIN)/python benchmarks/bench_dimension.py
-	$(BIN)/python benchmarks/bench_information.py
-	$(BIN)/python benchmarks/bench_stimuli.py
-	$(BIN)/python benchmarks/bench_extraction.py
-	$(BIN)/python benchmarks/bench_real_extraction.py
-	$(BIN)/python benchmarks/bench_analysis.py
-	$(BIN)/python benchmarks/bench_nwb.py
-	benchmarks/bench_study.sh
+	@$(BENCH); \
+	record dimension $(BIN)/python benchmarks/bench_dimension.py; \
+	record information $(BIN)/python benchmarks/bench_information.py; \
+	record stimuli $(BIN)/python benchmarks/bench_stimuli.py; \
+	record extraction $(BIN)/python benchmarks/bench_extraction.py; \
+	record real_extraction $(BIN)/python benchmarks/bench_real_extraction.py; \
+	record analysis $(BIN)/python benchmarks/bench_analysis.py; \
+	record nwb $(BIN)/python benchmarks/bench_nwb.py; \
+	record study benchmarks/bench_study.sh default; \
+	record study_imagenet benchmarks/bench_study.sh imagenet
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

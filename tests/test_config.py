@@ -18,7 +18,23 @@ def test_default_study_matches_the_schema_defaults():
     # The shipped YAML documents every key; it must say what the code does without it.
     assert default_config() == StudyConfig()
     assert default_config().networks[0].weight_specs == [
-        "trained", "untrained:0", "untrained:1", "untrained:2"]
+        "trained:0", "trained:1", "trained:2", "untrained:0", "untrained:1", "untrained:2"]
+
+
+def test_init_writes_each_shipped_study(tmp_path, monkeypatch):
+    from prunedistill.config import STUDIES, shipped_config, study_text
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", "--study", "imagenet"]) == 0
+    imagenet = load_config(tmp_path / "imagenet.yaml")
+    assert imagenet == shipped_config("imagenet")
+    assert (tmp_path / "imagenet.yaml").read_text() == study_text("imagenet")
+    network = imagenet.networks[0]
+    assert network.model == "efficientnet_lite0" and network.untrained_seeds == [0, 1, 2]
+    assert imagenet.stimuli.set == "tafazoli" and imagenet.dimension.points == "stimuli"
+    assert set(STUDIES) == {"default", "imagenet"}
+    with pytest.raises(ConfigError, match="no shipped study named 'vgg'.*default, imagenet"):
+        study_text("vgg")
 
 
 def test_unknown_key_names_the_key_and_the_allowed_keys():

@@ -16,6 +16,7 @@ from prunedistill.activations import (
     resolve_layers,
 )
 from prunedistill.models import EMBEDDED_RECORD, load_model
+from prunedistill.models.registry import embedded_instance_file, embedded_instances
 from prunedistill.models.training import TrainingConfig, accuracy, held_out_set
 
 
@@ -99,9 +100,13 @@ def test_untrained_seeds_reproduce_and_differ():
     assert not torch.equal(a.module.conv1.weight, c.module.conv1.weight)
 
 
-def test_committed_weights_reach_the_recorded_accuracy():
-    record = json.loads(EMBEDDED_RECORD.read_text())
-    model = load_model("embedded", "trained")
+@pytest.mark.parametrize("seed", embedded_instances())
+def test_committed_weights_reach_the_recorded_accuracy(seed):
+    """Every committed instance (trained:<seed>) reproduces its record's held-out accuracy
+    on the held-out renders of its own seed."""
+    record = json.loads(embedded_instance_file(seed).with_suffix(".json").read_text())
+    assert record["seed"] == seed and record["training_config"]["seed"] == seed
+    model = load_model("embedded", f"trained:{seed}")
     assert model.sha256 == record["sha256"]
     images, labels = held_out_set(TrainingConfig(**record["training_config"]))
     assert len(labels) == record["held_out_images"]
@@ -110,6 +115,43 @@ def test_committed_weights_reach_the_recorded_accuracy():
     assert accuracy(model.module, images, labels) == pytest.approx(record["held_out_accuracy"],
                                                                     abs=0.003)
     assert record["held_out_accuracy"] >= 0.8
+
+
+def test_three_trained_instances_are_committed_and_differ():
+    """The network-level tests need several trained instances: seeds 0, 1, 2 (at least),
+    trained by one recipe that differs only in the seed."""
+    seeds = embedded_instances()
+    assert seeds[:3] == [0, 1, 2]
+    records = [json.loads(embedded_instance_file(s).with_suffix(".json").read_text())
+               for s in seeds]
+    recipes = [{k: v for k, v in r["training_config"].items() if k not in ("seed", "threads")}
+               for r in records]
+    assert all(recipe == recipes[0] for recipe in recipes)
+    assert len({r["sha256"] for r in records}) == len(seeds)
+    assert load_model("embedded", "trained").sha256 == records[0]["sha256"]
+
+
+def test_weights_that_differ_from_their_record_are_refused(tmp_path):
+    import shutil
+
+    from prunedistill.models.registry import weights_identity
+
+    weights = tmp_path / "mine.pt"
+    shutil.copy(embedded_instance_file(0), weights)
+    shutil.copy(EMBEDDED_RECORD, weights.with_suffix(".json"))
+    assert load_model("embedded", str(weights)).sha256 == json.loads(
+        EMBEDDED_RECORD.read_text())["sha256"]
+    state = torch.load(weights, weights_only=True)
+    state["classifier.fc1.bias"] += 1e-3
+    torch.save(state, weights)
+    for resolve in (lambda: load_model("embedded", str(weights)),
+                    lambda: weights_identity("embedded", str(weights))):
+        with pytest.raises(ValueError, match="differ from their training record mine.json"):
+            resolve()
+    with pytest.raises(FileNotFoundError, match="seed 7.*Committed instances: trained:0"):
+        load_model("embedded", "trained:7")
+    with pytest.raises(ValueError, match="only the embedded CNN has committed instances"):
+        load_model("vgg11", "trained:1")
 
 
 def test_weights_from_the_hub_cache_and_paths(tmp_path, monkeypatch):

@@ -535,3 +535,40 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     assert run.returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err
     assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_several_trained_instances_give_network_level_tests(tmp_path):
+    """Two committed trained instances and two untrained seeds: each instance is analysed,
+    the comparison has one row per trained instance, the network-level table takes each
+    instance's median as a sample, and the report shows the per-instance effects."""
+    config = validate_config({
+        "output": str(tmp_path / "out"), "stimuli": {"objects": ["bunny", "duck", "mug"]},
+        "networks": [{"model": "embedded", "trained": ["trained:0", "trained:1"],
+                      "untrained_seeds": [0, 1],
+                      "layers": ["features.pool4", "classifier.fc1"]}],
+        "dimension": {"points": "stimuli", "repeats": 3, "max_blocks": 2},
+        "information": {"units_per_layer": 30, "shuffles": 2, "invariance_sweep": [0.9],
+                        "receptive_fields": "full_field"},
+        "decoding": {"single_units": 10, "population_sizes": [6], "resamples": 1},
+        "comparison": {"bootstrap": 10, "coupling_permutations": 20},
+        "executor": {"workers": 1}})
+    run_study(config, quiet=True)
+    tables = _tables_of(tmp_path / "out")
+    assert set(tables["dimension"]["weights"]) == {"trained:0", "trained:1", "untrained:0",
+                                                   "untrained:1"}
+    comparison = tables["comparison"]
+    assert {"pooled", "instance0", "instance1"} == set(comparison["trained"])
+    network = tables["network_level"].set_index(["layer", "metric"])
+    row = network.loc[("classifier.fc1", "I_L")]
+    assert row.n_trained_instances == 2 and row.n_untrained_instances == 2
+    units = tables["information_units"]
+    live = units[(units.layer == "classifier.fc1") & ~units.degenerate]
+    medians = live.groupby("weights")["I_L"].median()
+    assert row.mean_trained == pytest.approx(medians[["trained:0", "trained:1"]].mean())
+    assert row.mean_untrained == pytest.approx(medians[["untrained:0", "untrained:1"]].mean())
+    assert np.isfinite(row.p) and 1 / 6 - 1e-9 <= row.p_exact <= 1
+    verdicts = tables["verdicts"]
+    assert (verdicts["n_trained_instances"] == 2).all()
+    assert verdicts["pruning_network"].notna().all()
+    page = (tmp_path / "out" / "report" / "report.html").read_text()
+    assert "Network-level replication" in page and "2 trained vs 2 untrained instances" in page

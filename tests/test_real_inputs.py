@@ -266,3 +266,63 @@ def test_a_gray_network_on_colour_photographs_is_a_config_error_before_any_work(
         run_study(validate_config(data), quiet=True)
     assert not (tmp_path / "out" / "cache").exists() or not any(
         (tmp_path / "out" / "cache").rglob("*.zarr"))
+
+
+def _natural_crops(folder, n: int) -> None:
+    """``n`` crops of scikit-image's photographs (colour, varied sizes) as PNG files."""
+    from PIL import Image
+    from skimage import data
+
+    photos = [data.chelsea(), data.coffee(), data.astronaut(), data.rocket()]
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    for i in range(n):
+        photo = photos[i % len(photos)]
+        h, w = rng.integers(90, 150), rng.integers(90, 200)
+        y, x = rng.integers(0, photo.shape[0] - h), rng.integers(0, photo.shape[1] - w)
+        Image.fromarray(photo[y:y + h, x:x + w]).save(folder / f"crop{i:02d}.png")
+
+
+def test_a_folder_of_natural_images_as_the_id_points(tmp_path):
+    """dimension.points names a folder: its images (colour, any size) are fitted to the
+    network's input (luma for the gray embedded CNN) and are the points of every layer's
+    ID; a folder below the minimum is a config error naming it, before any work. The
+    network has no untrained twin: the report says verdicts are impossible and why, and
+    still reports the rest."""
+    import pandas as pd
+
+    from prunedistill.config import MIN_ID_POINTS, ConfigError, validate_config
+    from prunedistill.pipeline import run_study
+    from prunedistill.stimuli import load_stimuli
+
+    _natural_crops(tmp_path / "natural", 30)
+    data = {"output": str(tmp_path / "out"), "stimuli": {"objects": ["bunny", "duck"]},
+            "networks": [{"model": "embedded", "untrained_seeds": []}],
+            "dimension": {"points": str(tmp_path / "natural"), "repeats": 3, "max_blocks": 2},
+            "information": {"units_per_layer": 20, "shuffles": 2, "invariance_sweep": [0.9],
+                            "receptive_fields": "full_field"},
+            "decoding": {"enabled": False},
+            "comparison": {"bootstrap": 10, "coupling_permutations": 20},
+            "executor": {"workers": 1}}
+    run_study(validate_config(data), quiet=True)
+    out = tmp_path / "out"
+    dimension = pd.read_csv(out / "report" / "tables" / "dimension.csv")
+    assert dimension["n_points"].eq(30).all() and np.isfinite(dimension["id_mean"]).all()
+    [entry] = (out / "cache" / "id_points").iterdir()
+    points = load_stimuli(entry / "points.zarr")
+    assert points["images"].shape == (30, 64, 64)  # luma, shorter side to 64, centre crop
+    page = (out / "report" / "report.html").read_text()
+    assert "every image in the folder" in page
+    assert "No pruning or distillation verdicts</b>: this network has no untrained twins" \
+        in page
+    assert "<b>embedded</b>: no untrained instance (untrained_seeds is empty)" in page
+    assert (out / "report" / "figures" / "dimension_profile.png").exists()
+    assert not (out / "report" / "tables" / "verdicts.csv").exists()
+
+    _natural_crops(tmp_path / "few", MIN_ID_POINTS - 1)
+    data.update(output=str(tmp_path / "out2"),
+                dimension={"points": str(tmp_path / "few")})
+    with pytest.raises(ConfigError, match=f"19 image.*at least {MIN_ID_POINTS}"):
+        run_study(validate_config(data), quiet=True)
+    assert not (tmp_path / "out2" / "cache").exists() or not any(
+        (tmp_path / "out2" / "cache").rglob("*.zarr"))

@@ -218,13 +218,14 @@ def command_run(args: argparse.Namespace) -> int:
 
 def command_init(args: argparse.Namespace) -> int:
     from ._io import write_text
-    from .config import default_config_text
+    from .config import study_text
 
-    path = Path(args.path)
+    path = Path(args.path) if args.path else Path(f"{args.study}.yaml" if args.study !=
+                                                  "default" else "study.yaml")
     if path.exists() and not args.force:
         raise PrunedistillError(f"{path} exists; pass --force to overwrite it.")
-    write_text(path, default_config_text())
-    print(f"wrote the default study to {path}; edit it, then `prunedistill run {path}`.")
+    write_text(path, study_text(args.study))
+    print(f"wrote the {args.study} study to {path}; edit it, then `prunedistill run {path}`.")
     return 0
 
 
@@ -415,11 +416,19 @@ def _add_study_commands(sub, p) -> None:
                             "# after `prunedistill analyse my_study.yaml`",
                             formatter_class=RAW, parents=[p["study"], p["quiet"]])
     report.set_defaults(func=command_run)
-    init = sub.add_parser("init", help="write the default study config for editing",
-                          epilog="example:\n  prunedistill init my_study.yaml",
+    init = sub.add_parser("init", help="write a shipped study config for editing",
+                          epilog="examples:\n  prunedistill init my_study.yaml\n"
+                          "  prunedistill init --study imagenet    # writes imagenet.yaml",
                           formatter_class=RAW)
-    init.add_argument("path", nargs="?", default="study.yaml",
-                      help="where to write it (default study.yaml)")
+    init.add_argument("path", nargs="?",
+                      help="where to write it (default study.yaml; imagenet.yaml for "
+                      "--study imagenet)")
+    from .config import STUDIES
+
+    init.add_argument("--study", choices=list(STUDIES), default="default",
+                      help="default: the embedded CNN (3 trained instances) vs 3 untrained "
+                      "seeds, minutes; imagenet: EfficientNet-Lite0 (ImageNet) vs 3 "
+                      "untrained seeds at 224 px")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     init.set_defaults(func=command_init)
 

@@ -25,6 +25,13 @@ from .analysis.options import (
 )
 
 DEFAULT_STUDY = "default_study.yaml"
+# The studies `prunedistill init --study NAME` writes: name -> packaged YAML.
+STUDIES = {"default": DEFAULT_STUDY, "imagenet": "imagenet_study.yaml"}
+POINT_SETS = ("training", "stimuli")
+EMBEDDED_INSTANCES = ("trained:0", "trained:1", "trained:2")
+# TwoNN with error bars: 90 % subsets and the smallest 90 % of mu leave about 16 ratios at 20
+# points, the least that gives a usable fit (hundreds are better).
+MIN_ID_POINTS = 20
 
 
 class ConfigError(PrunedistillError, ValueError):
@@ -73,8 +80,10 @@ class NetworkConfig(_Section):
     model: str = Field("embedded", description="embedded, a torchvision name, "
                        "efficientnet_lite0, timm:NAME, package.module:factory or "
                        "file.py:factory (next to the config)")
-    trained: str | None = Field("trained", description="'trained' (committed or torch hub "
-                                "cache file), a weights file path, or null for none")
+    trained: str | list[str] | None = Field(
+        "trained", description="the trained instance(s): 'trained' (committed or torch hub "
+        "cache file), 'trained:<seed>' (the embedded CNN's committed instances), a weights "
+        "file path, a list of these (instances compared at the network level), or null")
     untrained_seeds: list[int] = Field([0, 1, 2], description="seeds of the untrained twins")
     layers: str | list[str] = Field("checkpoints", description="'checkpoints', 'all' or "
                                     "a list of layer names")
@@ -89,15 +98,39 @@ class NetworkConfig(_Section):
     def name(self) -> str:
         return self.label or self.model
 
+    @field_validator("trained")
+    @classmethod
+    def _distinct_instances(cls, value):
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("an empty list of trained instances: give null for none")
+            repeated = sorted({v for v in value if value.count(v) > 1})
+            if repeated:
+                raise ValueError(f"trained instances listed twice: {repeated}")
+        return value
+
+    @field_validator("untrained_seeds")
+    @classmethod
+    def _distinct_seeds(cls, value):
+        if len(set(value)) != len(value):
+            raise ValueError(f"untrained seeds listed twice: {value}")
+        return value
+
+    @property
+    def trained_specs(self) -> list[str]:
+        """The weights specs of the trained instances (none, one or several)."""
+        if self.trained is None:
+            return []
+        return [self.trained] if isinstance(self.trained, str) else list(self.trained)
+
     @property
     def input_spec(self) -> str:
         """The weights spec that picks the network's preprocessing (its trained weights)."""
-        return self.trained if self.trained is not None else "untrained:0"
+        return self.trained_specs[0] if self.trained_specs else "untrained:0"
 
     @property
     def weight_specs(self) -> list[str]:
-        specs = [] if self.trained is None else [self.trained]
-        return specs + [f"untrained:{seed}" for seed in self.untrained_seeds]
+        return self.trained_specs + [f"untrained:{seed}" for seed in self.untrained_seeds]
 
 
 class ExtractionConfig(_Section):
@@ -110,11 +143,24 @@ class DimensionConfig(_Section):
 
     OPTIONS: ClassVar[type | None] = DimensionOptions
 
-    points: Literal["stimuli", "training"] = Field(
+    points: str = Field(
         "training", description="'training': n_points held-out renders of the training "
         "stream (random views of the 50 training objects, as Ansuini et al. used training "
-        "images); 'stimuli': the study's stimuli are the points")
-    n_points: int = Field(1000, ge=20, description="training: number of points")
+        "images); 'stimuli': the study's stimuli are the points; a folder: every image in "
+        f"it (natural images; at least {MIN_ID_POINTS}), fitted to each network's input")
+    n_points: int = Field(1000, ge=MIN_ID_POINTS, description="training: number of points")
+
+    @property
+    def points_folder(self) -> Path | None:
+        """The folder of images that ``points`` names, or None for 'training' / 'stimuli'."""
+        return None if self.points in POINT_SETS else Path(self.points)
+
+    @field_validator("points")
+    @classmethod
+    def _points_named(cls, value):
+        if not value.strip():
+            raise ValueError(f"empty: give {' or '.join(POINT_SETS)} or a folder of images")
+        return value
     fraction: float = Field(0.9, gt=0, le=1)
     subset: float = Field(0.9, gt=0, le=1, description="fraction of points per repeat")
     repeats: int = Field(50, ge=2)
@@ -244,7 +290,8 @@ class StudyConfig(_Section):
     seed: int = 0
     output: str = "results/default"
     stimuli: StimuliConfig = StimuliConfig()
-    networks: list[NetworkConfig] = [NetworkConfig()]
+    # The embedded CNN's three committed instances: the network-level tests need several.
+    networks: list[NetworkConfig] = [NetworkConfig(trained=list(EMBEDDED_INSTANCES))]
     extraction: ExtractionConfig = ExtractionConfig()
     dimension: DimensionConfig = DimensionConfig()
     information: InformationConfig = InformationConfig()
@@ -309,7 +356,8 @@ def validate_config(data: dict | None, source: str = "config") -> StudyConfig:
 
 def _beside(config: StudyConfig, folder: Path) -> StudyConfig:
     """Factories named by a file next to the config (``file.py:factory`` or
-    ``module:factory`` with ``module.py`` there) resolved to that file's absolute path."""
+    ``module:factory`` with ``module.py`` there) resolved to that file's absolute path, and
+    a relative ``dimension.points`` folder found next to the config made absolute."""
     networks = []
     for network in config.networks:
         model = network.model
@@ -320,6 +368,11 @@ def _beside(config: StudyConfig, folder: Path) -> StudyConfig:
             if not file.is_absolute() and (folder / file).is_file():
                 model = f"{(folder / file).resolve()}:{attribute}"
         networks.append(network.model_copy(update={"model": model}))
+    points = config.dimension.points_folder
+    if points is not None and not points.is_absolute() and (folder / points).is_dir():
+        dimension = config.dimension.model_copy(
+            update={"points": str((folder / points).resolve())})
+        config = config.model_copy(update={"dimension": dimension})
     return config.model_copy(update={"networks": networks})
 
 
@@ -339,7 +392,20 @@ def load_config(path) -> StudyConfig:
 
 def default_config_text() -> str:
     """The shipped default study YAML, with its comments."""
-    return resources.files("prunedistill").joinpath(DEFAULT_STUDY).read_text()
+    return study_text("default")
+
+
+def study_text(name: str) -> str:
+    """A shipped study's YAML (:data:`STUDIES`), with its comments."""
+    if name not in STUDIES:
+        raise ConfigError(f"no shipped study named {name!r}; the shipped studies: "
+                          f"{', '.join(STUDIES)}.")
+    return resources.files("prunedistill").joinpath(STUDIES[name]).read_text()
+
+
+def shipped_config(name: str) -> StudyConfig:
+    """A shipped study, validated."""
+    return validate_config(yaml.safe_load(study_text(name)), f"the {name} study")
 
 
 def default_config() -> StudyConfig:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy.stats import mannwhitneyu
+from scipy.stats import t as student_t
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:
@@ -53,6 +54,53 @@ def one_sided_rank_test(first: np.ndarray, second: np.ndarray, alternative: str)
     result = mannwhitneyu(first, second, alternative=alternative)
     effect = 2 * result.statistic / (len(first) * len(second)) - 1
     return {"U": float(result.statistic), "p": float(result.pvalue), "effect_size": float(effect)}
+
+
+def one_sided_welch_test(first: np.ndarray, second: np.ndarray, alternative: str) -> dict:
+    """Welch's unequal-variance t-test of ``first`` vs ``second`` in the direction
+    ``alternative`` ("less" or "greater"): ``t``, ``df`` (Welch-Satterthwaite) and ``p``.
+    NaN for fewer than two finite values on a side, or no variance beyond rounding in
+    either."""
+    first = np.asarray(first, dtype=np.float64)
+    second = np.asarray(second, dtype=np.float64)
+    first, second = first[np.isfinite(first)], second[np.isfinite(second)]
+    nan = {"t": np.nan, "df": np.nan, "p": np.nan}
+    if len(first) < 2 or len(second) < 2:
+        return nan
+    v1, v2 = first.var(ddof=1) / len(first), second.var(ddof=1) / len(second)
+    scale = max(np.abs(first).max(), np.abs(second).max(), 1e-300)
+    if v1 + v2 <= (1e-12 * scale) ** 2:  # identical groups up to rounding: no test
+        return nan
+    t = (first.mean() - second.mean()) / np.sqrt(v1 + v2)
+    df = (v1 + v2) ** 2 / (v1 ** 2 / (len(first) - 1) + v2 ** 2 / (len(second) - 1))
+    p = student_t.sf(t, df) if alternative == "greater" else student_t.cdf(t, df)
+    return {"t": float(t), "df": float(df), "p": float(p)}
+
+
+def instance_permutation_test(first: np.ndarray, second: np.ndarray, alternative: str
+                              ) -> float:
+    """Exact one-sided permutation p-value of the difference of means (``first`` minus
+    ``second``) over every relabelling of the pooled values into groups of the same sizes;
+    its smallest value is 1 / C(n1 + n2, n1). NaN for an empty or non-finite group, or more
+    than 10^5 relabellings."""
+    from itertools import combinations
+    from math import comb
+
+    first = np.asarray(first, dtype=np.float64)
+    second = np.asarray(second, dtype=np.float64)
+    n1, pooled = len(first), np.concatenate([first, second])
+    if not n1 or not len(second) or not np.all(np.isfinite(pooled)) \
+            or comb(len(pooled), n1) > 100_000:
+        return np.nan
+    sign = 1.0 if alternative == "greater" else -1.0
+    total = pooled.sum()
+
+    def statistic(chosen_sum: float) -> float:
+        return sign * (chosen_sum / n1 - (total - chosen_sum) / len(second))
+
+    observed = statistic(first.sum())
+    values = [statistic(pooled[list(c)].sum()) for c in combinations(range(len(pooled)), n1)]
+    return float(np.mean(np.asarray(values) >= observed - 1e-12))
 
 
 def correlation_permutation_test(x, y, *, n_permutations: int = 10_000, seed: int = 0) -> dict:

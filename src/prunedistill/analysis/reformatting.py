@@ -18,8 +18,16 @@ Operational definitions (docs/science.md, section 4), on per-unit tables from
 Units with a single response value (degenerate) are left out of every comparison.
 Mid-level variables (position, size, rotations, orientation energy) are compared the same way
 and reported, but do not enter the verdicts. Untrained seeds are compared pooled and one by
-one. The effect size is the rank-biserial correlation, 2 U / (n1 n2) - 1 with U the trained
-sample's statistic: +1 when every trained unit is above every untrained one.
+one, and each trained instance against the pooled seeds. The effect size is the rank-biserial
+correlation, 2 U / (n1 n2) - 1 with U the trained sample's statistic: +1 when every trained
+unit is above every untrained one.
+
+The unit-level test treats the units of one trained network as independent samples. The
+*network-level* test (:func:`network_level`) replicates the effect across instances: each
+instance gives one number per layer and metric (the median over its units), and the trained
+instances are compared with the untrained ones by a one-sided Welch t-test, Holm over layers.
+An exact permutation test of the instance labels is reported beside it: with 3 vs 3
+instances its smallest p-value is 1/20, so it alone could never reject at 0.05.
 """
 
 from __future__ import annotations
@@ -30,7 +38,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..stats import correlation_permutation_test, holm_finite, one_sided_rank_test
+from ..stats import (
+    correlation_permutation_test,
+    holm_finite,
+    instance_permutation_test,
+    one_sided_rank_test,
+    one_sided_welch_test,
+)
 
 PRUNING_METRICS = ("I_L", "I_C")
 DISTILLATION_METRICS = ("f_high_L", "I_invariant", "I_generalisation")
@@ -65,17 +79,21 @@ def _deterministic(table: xr.Dataset) -> bool:
     return bool(len(values)) and np.ptp(values) <= 1e-12
 
 
-def compare_networks(trained: Mapping[str, xr.Dataset],
+def compare_networks(trained: Mapping[str, Sequence[xr.Dataset]],
                      untrained: Mapping[str, Sequence[xr.Dataset]],
                      metrics: Sequence[str] = PRUNING_METRICS + DISTILLATION_METRICS
                      + MID_LEVEL_METRICS) -> pd.DataFrame:
-    """One row per (layer, metric, untrained group): medians, their difference
-    (trained - untrained), the one-sided Mann-Whitney test in the metric's expected direction,
-    its Holm correction over layers and the effect size. ``untrained`` maps each layer to the
-    tables of every untrained seed; group ``"pooled"`` pools them, ``"seed<i>"`` is one.
-    ``deterministic``: every unit of both networks at the layer has one response per stimulus
-    (I(R;S) is its response entropy), so f_high_L is a function of I(R;L). Metrics a table
-    lacks are left out."""
+    """Unit-level tests. One row per (layer, metric, trained group, untrained group):
+    medians, their difference (trained - untrained), the one-sided Mann-Whitney test in the
+    metric's expected direction, its Holm correction over layers and the effect size.
+    ``trained`` and ``untrained`` map each layer to the tables of every instance (a single
+    table is one instance). Groups: ``"pooled"`` pools the instances; ``untrained`` group
+    ``"seed<i>"`` is one untrained instance (against the pooled trained ones); with several
+    trained instances, ``trained`` group ``"instance<i>"`` is one trained instance (against
+    the pooled untrained ones). ``deterministic``: every unit of every instance at the layer
+    has one response per stimulus (I(R;S) is its response entropy), so f_high_L is a function
+    of I(R;L). Metrics a table lacks are left out."""
+    trained = {layer: _instances(tables) for layer, tables in trained.items()}
     layers = [layer for layer in trained if layer in untrained]
     missing = [layer for layer in trained if layer not in untrained]
     if missing:
@@ -83,19 +101,24 @@ def compare_networks(trained: Mapping[str, xr.Dataset],
                          "the same layers in both networks.")
     rows = []
     for layer in layers:
-        seeds = list(untrained[layer])
-        if not seeds:
-            raise ValueError(f"layer {layer}: no untrained tables given.")
-        groups = {"pooled": seeds, **{f"seed{i}": [t] for i, t in enumerate(seeds)}}
-        deterministic = all(_deterministic(t) for t in [trained[layer], *seeds])
+        seeds, instances = list(untrained[layer]), trained[layer]
+        if not seeds or not instances:
+            raise ValueError(f"layer {layer}: no {'untrained' if not seeds else 'trained'} "
+                             "tables given.")
+        groups = [("pooled", instances, "pooled", seeds)]
+        groups += [("pooled", instances, f"seed{i}", [t]) for i, t in enumerate(seeds)]
+        if len(instances) > 1:
+            groups += [(f"instance{i}", [t], "pooled", seeds) for i, t in enumerate(instances)]
+        deterministic = all(_deterministic(t) for t in [*instances, *seeds])
         for metric in metrics:
-            if metric not in trained[layer] or not all(metric in t for t in seeds):
+            if not all(metric in t for t in [*instances, *seeds]):
                 continue
-            t = _finite(trained[layer], metric)
-            for group, tables in groups.items():
-                u = np.concatenate([_finite(table, metric) for table in tables])
+            for trained_group, trained_tables, untrained_group, untrained_tables in groups:
+                t = np.concatenate([_finite(table, metric) for table in trained_tables])
+                u = np.concatenate([_finite(table, metric) for table in untrained_tables])
                 test = one_sided_rank_test(t, u, EXPECTED_DIRECTION[metric])
-                rows.append({"layer": layer, "metric": metric, "untrained": group,
+                rows.append({"layer": layer, "metric": metric, "trained": trained_group,
+                             "untrained": untrained_group,
                              "direction": EXPECTED_DIRECTION[metric],
                              "median_trained": float(np.median(t)) if len(t) else np.nan,
                              "median_untrained": float(np.median(u)) if len(u) else np.nan,
@@ -104,19 +127,80 @@ def compare_networks(trained: Mapping[str, xr.Dataset],
     table = pd.DataFrame(rows)
     table["difference"] = table["median_trained"] - table["median_untrained"]
     table["p_holm"] = np.nan
-    for _, index in table.groupby(["metric", "untrained"]).groups.items():
+    for _, index in table.groupby(["metric", "trained", "untrained"]).groups.items():
         table.loc[index, "p_holm"] = holm_finite(table.loc[index, "p"].to_numpy())
     return table
 
 
-def verdicts(comparison: pd.DataFrame, *, alpha: float = 0.05, group: str = "pooled"
-             ) -> pd.DataFrame:
-    """Per layer: ``pruning`` and ``distillation`` (True/False) with the differences and
-    Holm p-values of the metrics behind them; ``f_high_L_counted`` (False for deterministic
-    units), ``distillation_evidence`` (the metrics counted) and
-    ``distillation_significant`` (how many of them were significant)."""
+def _instances(tables) -> list[xr.Dataset]:
+    return [tables] if isinstance(tables, xr.Dataset) else list(tables)
+
+
+def _median(table: xr.Dataset, metric: str) -> float:
+    values = _finite(table, metric)
+    return float(np.median(values)) if len(values) else np.nan
+
+
+def network_level(trained: Mapping[str, Sequence[xr.Dataset]],
+                  untrained: Mapping[str, Sequence[xr.Dataset]],
+                  metrics: Sequence[str] = PRUNING_METRICS + DISTILLATION_METRICS
+                  + MID_LEVEL_METRICS) -> pd.DataFrame:
+    """Network-level tests: one row per (layer, metric). Each instance is one sample, its
+    median over non-degenerate units. Columns: ``n_trained_instances``,
+    ``n_untrained_instances``; ``trained_medians`` and ``untrained_medians`` (the instances'
+    medians, ``;``-separated in the order given, each written to round-trip exactly); their
+    means and SDs; ``difference`` (mean of trained medians - mean of untrained medians); the
+    one-sided Welch test ``t``, ``df``, ``p`` (NaN with fewer than two instances on a side);
+    ``p_holm`` (over layers, per metric); ``p_exact`` (permutation of the instance labels,
+    one-sided, on the difference of means; its floor is 1 / C(n_t + n_u, n_t)); and
+    ``separated`` (every trained median beyond every untrained one in the expected
+    direction)."""
+    rows = []
+    for layer in [layer for layer in trained if layer in untrained]:
+        instances, seeds = _instances(trained[layer]), list(untrained[layer])
+        for metric in metrics:
+            if not all(metric in t for t in [*instances, *seeds]):
+                continue
+            t = np.array([_median(table, metric) for table in instances])
+            u = np.array([_median(table, metric) for table in seeds])
+            direction = EXPECTED_DIRECTION[metric]
+            welch = one_sided_welch_test(t, u, direction)
+            exact = instance_permutation_test(t, u, direction)
+            beyond = (t.min() > u.max()) if direction == "greater" else (t.max() < u.min())
+            rows.append({"layer": layer, "metric": metric, "direction": direction,
+                         "n_trained_instances": len(t), "n_untrained_instances": len(u),
+                         "trained_medians": ";".join(repr(float(v)) for v in t),
+                         "untrained_medians": ";".join(repr(float(v)) for v in u),
+                         "mean_trained": float(np.mean(t)), "mean_untrained": float(np.mean(u)),
+                         "sd_trained": float(np.std(t, ddof=1)) if len(t) > 1 else np.nan,
+                         "sd_untrained": float(np.std(u, ddof=1)) if len(u) > 1 else np.nan,
+                         "difference": float(np.mean(t) - np.mean(u)), **welch,
+                         "p_exact": exact,
+                         "separated": bool(np.all(np.isfinite(t)) and np.all(np.isfinite(u))
+                                           and beyond)})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table["p_holm"] = np.nan
+    for _, index in table.groupby("metric").groups.items():
+        table.loc[index, "p_holm"] = holm_finite(table.loc[index, "p"].to_numpy())
+    return table
+
+
+def verdicts(comparison: pd.DataFrame, *, alpha: float = 0.05, group: str = "pooled",
+             network: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per layer: ``pruning`` and ``distillation`` (True/False) from the unit-level tests of
+    the pooled trained instances against untrained ``group``, with the differences and Holm
+    p-values of the metrics behind them; ``f_high_L_counted`` (False for deterministic
+    units), ``distillation_evidence`` (the metrics counted) and ``distillation_significant``
+    (how many of them were significant). With the ``network`` table (:func:`network_level`):
+    ``n_trained_instances``, ``n_untrained_instances``, each metric's ``*_network_p_holm``,
+    and ``pruning_network`` / ``distillation_network``, the same rules applied to the
+    network-level tests (NaN where a side has fewer than two instances)."""
     rows = []
     selected = comparison[comparison["untrained"] == group]
+    if "trained" in selected:
+        selected = selected[selected["trained"] == "pooled"]
     for layer in dict.fromkeys(selected["layer"]):
         at = selected[selected["layer"] == layer].set_index("metric")
         row = {"layer": layer}
@@ -135,8 +219,30 @@ def verdicts(comparison: pd.DataFrame, *, alpha: float = 0.05, group: str = "poo
                                    and len(significant) == len(counted))
         row["distillation_evidence"] = ", ".join(counted)
         row["distillation_significant"] = len(significant)
+        if network is not None and len(network):
+            row.update(_network_verdicts(network[network["layer"] == layer], counted, alpha))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _network_verdicts(at_layer: pd.DataFrame, counted: list[str], alpha: float) -> dict:
+    """The network-level verdict columns of one layer (``counted``: the distillation
+    metrics the unit-level verdict counted)."""
+    at = at_layer.set_index("metric")
+    row = {"n_trained_instances": int(at["n_trained_instances"].max()),
+           "n_untrained_instances": int(at["n_untrained_instances"].max())}
+    for metric in PRUNING_METRICS + DISTILLATION_METRICS:
+        row[f"{metric}_network_p_holm"] = at.loc[metric, "p_holm"] if metric in at.index \
+            else np.nan
+    if row["n_trained_instances"] < 2 or row["n_untrained_instances"] < 2:
+        row["pruning_network"] = row["distillation_network"] = np.nan
+        return row
+    row["pruning_network"] = bool(all(row[f"{m}_network_p_holm"] < alpha
+                                      for m in PRUNING_METRICS))
+    row["distillation_network"] = bool(
+        len(counted) >= MIN_DISTILLATION_EVIDENCE
+        and all(row[f"{m}_network_p_holm"] < alpha for m in counted))
+    return row
 
 
 def coupling(id_change, information_change, *, n_permutations: int = 10_000,

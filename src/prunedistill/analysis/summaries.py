@@ -14,7 +14,7 @@ import xarray as xr
 
 from ..dimension import expansion_contraction_phases
 from .options import ComparisonOptions
-from .reformatting import compare_networks, coupling, verdicts
+from .reformatting import compare_networks, coupling, network_level, verdicts
 from .tables import ID_COLUMNS, PIXELS, first_columns
 from .units import summarise_units
 
@@ -109,28 +109,32 @@ def with_generalisation(units: pd.DataFrame, single: pd.DataFrame | None) -> pd.
 
 
 def reformatting(units: pd.DataFrame, dimension: pd.DataFrame, *, alpha: float,
-                 permutations: int, seed: int
-                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Trained vs untrained per network: the comparison table, the per-layer verdicts and
-    the ID-pruning coupling. Networks without both roles are skipped. ``units`` may carry
-    ``I_generalisation`` (:func:`with_generalisation`)."""
-    comparisons, verdict_rows, couplings = [], [], []
+                 permutations: int, seed: int) -> dict[str, pd.DataFrame]:
+    """Trained vs untrained per network: ``comparison`` (unit-level tests),
+    ``network_level`` (instances as samples), ``verdicts`` and ``coupling`` (ID change vs
+    I(R;L) change across layers, both trained minus untrained, instances averaged).
+    Networks without both roles are skipped (:func:`without_twins` names them). ``units``
+    may carry ``I_generalisation`` (:func:`with_generalisation`)."""
+    comparisons, networks, verdict_rows, couplings = [], [], [], []
     for network, group in units.groupby("network", sort=False):
         if set(group["role"]) != {"trained", "untrained"}:
             continue
         layers = _layers(group)
-        trained = {layer: _unit_dataset(group[(group.role == "trained") & (group.layer == layer)])
-                   for layer in layers}
-        untrained = {layer: [_unit_dataset(g) for _, g in group[
-            (group.role == "untrained") & (group.layer == layer)].groupby("weights", sort=True)]
-            for layer in layers}
+        # trained instances in the config's order, untrained ones by seed (seed<i> groups)
+        trained = {layer: _instance_tables(group, "trained", layer, False) for layer in layers}
+        untrained = {layer: _instance_tables(group, "untrained", layer, True)
+                     for layer in layers}
         comparison = compare_networks(trained, untrained)
         comparisons.append(comparison.assign(network=network))
-        verdict_rows.append(verdicts(comparison, alpha=alpha).assign(network=network))
+        replicated = network_level(trained, untrained)
+        networks.append(replicated.assign(network=network))
+        verdict_rows.append(verdicts(comparison, alpha=alpha, network=replicated)
+                            .assign(network=network))
         ids = dimension[dimension["network"] == network]
-        id_trained = ids[ids.role == "trained"].set_index("layer")["id"]
+        id_trained = ids[ids.role == "trained"].groupby("layer")["id"].mean()
         id_untrained = ids[ids.role == "untrained"].groupby("layer")["id"].mean()
-        pooled = comparison[(comparison.untrained == "pooled") & (comparison.metric == "I_L")]
+        pooled = comparison[(comparison.trained == "pooled") & (comparison.untrained == "pooled")
+                            & (comparison.metric == "I_L")]
         info_change = pooled.set_index("layer")["difference"].reindex(layers)
         id_change = (id_trained - id_untrained).reindex(layers)
         result = coupling(id_change.to_numpy(), info_change.to_numpy(),
@@ -144,7 +148,28 @@ def reformatting(units: pd.DataFrame, dimension: pd.DataFrame, *, alpha: float,
         return first_columns(pd.concat(frames, ignore_index=True), ["network"]) if frames \
             else pd.DataFrame()
 
-    return network_first(comparisons), network_first(verdict_rows), network_first(couplings)
+    return {"comparison": network_first(comparisons),
+            "network_level": network_first(networks),
+            "verdicts": network_first(verdict_rows), "coupling": network_first(couplings)}
+
+
+def _instance_tables(group: pd.DataFrame, role: str, layer: str, by_weights: bool
+                     ) -> list[xr.Dataset]:
+    """The unit tables of every instance of ``role`` at ``layer``, in table order or
+    ordered by weights spec."""
+    part = group[(group.role == role) & (group.layer == layer)]
+    return [_unit_dataset(g) for _, g in part.groupby("weights", sort=by_weights)]
+
+
+def without_twins(units: pd.DataFrame) -> pd.DataFrame:
+    """Networks that cannot have verdicts: one row per network lacking trained or untrained
+    instances, with ``missing`` naming the role."""
+    rows = []
+    for network, group in units[units["role"] != "brain"].groupby("network", sort=False):
+        for role in ("trained", "untrained"):
+            if role not in set(group["role"]):
+                rows.append({"network": network, "missing": role})
+    return pd.DataFrame(rows, columns=["network", "missing"])
 
 
 def _depth(stages: list[str]) -> dict[str, float]:
@@ -211,10 +236,14 @@ def summarise(found: dict[str, pd.DataFrame], *, dimension_alpha: float,
             units, alpha=information_alpha, n_boot=comparison.bootstrap, seed=seed)
         derived["invariance_summary"] = invariance_summary(found["invariance_units"], units)
         if "dimension" in found and (units["role"] != "brain").any():
-            derived["comparison"], derived["verdicts"], derived["coupling"] = reformatting(
+            compared = reformatting(
                 with_generalisation(units, found.get("decoding_single_units")),
                 found["dimension"], alpha=comparison.alpha,
                 permutations=comparison.coupling_permutations, seed=seed)
+            derived.update({name: table for name, table in compared.items() if len(table)})
+            missing = without_twins(units)
+            if len(missing):
+                derived["without_twins"] = missing
     if "decoding_single_units" in found:
         derived["decoding_single_summary"] = decoding_summary(found["decoding_single_units"])
     return derived

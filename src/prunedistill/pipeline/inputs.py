@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import ConfigError, NetworkConfig, StudyConfig
+from ..config import MIN_ID_POINTS, ConfigError, NetworkConfig, StudyConfig
 from ..models.preprocessing import Preprocessing
 
 
@@ -76,9 +76,39 @@ def network_input(config: StudyConfig, network: NetworkConfig, colour: bool) -> 
                         preprocessing.colour_note(colour))
 
 
+def points_format(config: StudyConfig, preprocessing: Preprocessing) -> ImageFormat:
+    """The format of natural-image ID points for a network: its size, with its resize and
+    interpolation (networks that take any size get ``stimuli.size``)."""
+    size = preprocessing.input_size or config.stimuli.size
+    resize = preprocessing.resize_size if preprocessing.input_size is not None else None
+    return ImageFormat(size, resize if resize != size else None, preprocessing.interpolation)
+
+
+def check_points(config: StudyConfig) -> None:
+    """A ``dimension.points`` folder must exist and hold enough images for TwoNN with error
+    bars; raises :class:`ConfigError` naming the minimum."""
+    folder = config.dimension.points_folder
+    if folder is None:
+        return
+    from ..stimuli.folder import IMAGE_SUFFIXES, image_files
+
+    if not folder.is_dir():
+        raise ConfigError(f"dimension.points: {str(folder)!r} is neither 'training', "
+                          "'stimuli' nor an existing folder of images.")
+    found = len(image_files(folder))
+    if found < MIN_ID_POINTS:
+        raise ConfigError(
+            f"dimension.points: {folder} holds {found} image(s) "
+            f"({', '.join(IMAGE_SUFFIXES)}); TwoNN with error bars needs at least "
+            f"{MIN_ID_POINTS} (hundreds give a usable estimate). Add images, or use "
+            "'training' or 'stimuli'.")
+
+
 def network_inputs(config: StudyConfig) -> dict[str, NetworkInput]:
     """Every network's input, by network name; raises :class:`ConfigError` for impossible
-    combinations (a gray network on colour images, an unknown model, bad preprocessing)."""
+    combinations (a gray network on colour images, an unknown model, bad preprocessing,
+    too few ID points)."""
+    check_points(config)
     colour = stimuli_are_colour(config)
     return {network.name: network_input(config, network, colour)
             for network in config.networks}

@@ -30,7 +30,7 @@ from .cache import (
     stage_key,
 )
 from .executors import run_with
-from .inputs import ImageFormat, NetworkInput, base_format, network_inputs
+from .inputs import ImageFormat, NetworkInput, base_format, network_inputs, points_format
 from .lock import output_lock
 from .log import StageLog, environment
 from .recordings import check_recordings, stage_neural
@@ -159,6 +159,30 @@ def stage_id_points(config: StudyConfig, cache: Cache, log: StageLog, size: int)
     return cache.entry("id_points", key)
 
 
+def stage_folder_points(config: StudyConfig, cache: Cache, log: StageLog,
+                        image_format: ImageFormat, gray: bool) -> Entry:
+    """Every image of the ``dimension.points`` folder at ``image_format`` (``points.zarr``;
+    luma for ``gray`` networks), the points of the ID."""
+    from ..stimuli import save_stimuli
+    from ..stimuli.folder import images_fingerprint, load_images
+
+    started = time.perf_counter()
+    folder = config.dimension.points_folder
+    key = stage_key("id_points", folder=images_fingerprint(folder), format=asdict(image_format),
+                    gray=gray, field_deg=config.stimuli.field_deg)
+    cached = cache.has("id_points", key)
+    if not cached:
+        with cache.writing("id_points", key) as out:
+            points = load_images(folder, size=image_format.size,
+                                 resize_size=image_format.resize_size, grayscale=gray,
+                                 interpolation=image_format.interpolation,
+                                 field_deg=config.stimuli.field_deg)
+            save_stimuli(points, out / POINTS_STORE)
+    log.done("id_points", f"images of {folder} at {image_format.describe()}"
+             f"{', luma' if gray else ''}{_cached(cached)}", started)
+    return cache.entry("id_points", key)
+
+
 @dataclass(frozen=True)
 class InputEntries:
     """The image entries one network uses: the stimuli at its format, the ID points and the
@@ -181,11 +205,20 @@ def stage_inputs(config: StudyConfig, cache: Cache, log: StageLog,
         if image_format not in stimuli:
             stimuli[image_format] = stage_stimuli(config, cache, log, image_format)
         size = image_format.size
-        if config.dimension.points == "training" and size not in points:
-            points[size] = stage_id_points(config, cache, log, size)
+        if config.dimension.points == "training":
+            point_key = size
+            if point_key not in points:
+                points[point_key] = stage_id_points(config, cache, log, size)
+        elif config.dimension.points_folder is not None:
+            preprocessing = network_input.preprocessing
+            point_key = (points_format(config, preprocessing), preprocessing.channels == 1)
+            if point_key not in points:
+                points[point_key] = stage_folder_points(config, cache, log, *point_key)
+        else:
+            point_key = None
         if config.information.receptive_fields == "bars" and size not in bar_sets:
             bar_sets[size] = stage_bars(config, cache, log, size)
-        entries[name] = InputEntries(stimuli[image_format], points.get(size),
+        entries[name] = InputEntries(stimuli[image_format], points.get(point_key),
                                      bar_sets.get(size))
     return entries
 

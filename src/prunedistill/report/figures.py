@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 TRAINED = "#1f4e9c"
+TRAINED_SHADES = [TRAINED, "#4f86d6", "#0b2a5e", "#8fb3e8", "#2c6bbf"]
 BRAIN = "#238b45"
 UNTRAINED = ["#e6550d", "#fd8d3c", "#a63603", "#fdae6b", "#7f2704"]
 EXPANSION = "#c7e9c0"
@@ -30,18 +31,26 @@ CONTRACTION = "#fcbba1"
 EMPTY_NOTE = "#777777"
 
 
-def instance_style(weights: str, untrained_order: list[str]) -> dict:
+def instance_style(weights: str, order: list[str]) -> dict:
+    """Line style of one instance: trained instances in shades of blue, untrained seeds in
+    shades of orange, each by its place in ``order`` (:func:`_instance_order`)."""
     if weights == "recorded":
         return {"color": BRAIN, "marker": "D", "linestyle": "-", "linewidth": 2, "zorder": 3}
-    if not weights.startswith("untrained"):
-        return {"color": TRAINED, "marker": "o", "linestyle": "-", "linewidth": 2, "zorder": 3}
-    i = untrained_order.index(weights) if weights in untrained_order else 0
+    untrained = weights.startswith("untrained")
+    same_role = [w for w in order if w.startswith("untrained") == untrained]
+    i = same_role.index(weights) if weights in same_role else 0
+    if not untrained:
+        return {"color": TRAINED_SHADES[i % len(TRAINED_SHADES)], "marker": "o",
+                "linestyle": "-", "linewidth": 2, "zorder": 3}
     return {"color": UNTRAINED[i % len(UNTRAINED)], "marker": "s", "linestyle": "--",
             "linewidth": 1.3, "zorder": 2}
 
 
-def _untrained(table: pd.DataFrame) -> list[str]:
-    return sorted(w for w in table["weights"].unique() if w.startswith("untrained"))
+def _instance_order(table: pd.DataFrame) -> list[str]:
+    """Trained instances in table order, then the untrained seeds sorted."""
+    weights = list(table["weights"].unique())
+    return [w for w in weights if not w.startswith("untrained")] + \
+        sorted(w for w in weights if w.startswith("untrained"))
 
 
 def _layers(table: pd.DataFrame) -> list[str]:
@@ -112,7 +121,7 @@ def dimension_profile(tables: dict, folder: Path) -> pd.DataFrame:
     fig, axes = _panels(len(networks), 6.5, 4.2, 2)
     for ax, network in zip(axes, networks):
         table = dimension[dimension.network == network]
-        layers, order = _layers(table), _untrained(table)
+        layers, order = _layers(table), _instance_order(table)
         for weights, group in table.groupby("weights", sort=False):
             group = group.sort_values("layer_index")
             ax.errorbar(_x(group, layers), group["id_mean"], yerr=group["id_std"],
@@ -158,7 +167,7 @@ def _network_by_layer(table: pd.DataFrame, x: str, y: str, *, xlabel: str, ylabe
     row = 0
     for network, n_rows in zip(networks, rows_per_network):
         part = table[table.network == network]
-        layers, order = _layers(part), _untrained(part)
+        layers, order = _layers(part), _instance_order(part)
         cells = axes[row:row + n_rows].ravel()
         for ax in cells[len(layers):]:
             ax.set_visible(False)
@@ -194,7 +203,7 @@ def dimension_scale(tables: dict, folder: Path) -> pd.DataFrame:
 def _metric_lines(ax, summary: pd.DataFrame, metric: str, layers: list[str], ylabel: str
                   ) -> pd.DataFrame:
     table = summary[summary.metric == metric]
-    order = _untrained(summary)
+    order = _instance_order(summary)
     for weights, group in table.groupby("weights", sort=False):
         group = group.sort_values("layer_index")
         ax.errorbar(_x(group, layers), group["median"], yerr=group["se"], label=weights,
@@ -320,7 +329,7 @@ def decoding(tables: dict, folder: Path) -> pd.DataFrame:
                 table = table[table.n_units == largest]
                 value, chance = "percent_correct", "chance_percent_correct"
                 label = f"% correct, {int(table.n_units.max())} units"
-            layers, order = _layers(table), _untrained(table)
+            layers, order = _layers(table), _instance_order(table)
             for weights, group in table.groupby("weights", sort=False):
                 group = group.sort_values("layer_index")
                 style = instance_style(weights, order)

@@ -81,8 +81,14 @@ def _verdict_sentence(verdicts: pd.DataFrame, kind: str, metrics: tuple[str, ...
 def _reformatting_sentences(tables: dict, network: str, alpha: float | None) -> list[str]:
     verdicts = tables.get("verdicts")
     if verdicts is None or verdicts.empty or not (verdicts.network == network).any():
-        return ["No trained-vs-untrained comparison: this network lacks trained weights or "
-                "untrained twins."]
+        missing = tables.get("without_twins")
+        lacks = "trained weights or untrained twins"
+        if missing is not None and (missing.network == network).any():
+            role = missing.loc[missing.network == network, "missing"].iloc[0]
+            lacks = "trained weights" if role == "trained" else "untrained twins"
+        return [f"<b>No pruning or distillation verdicts</b>: this network has no {lacks}, "
+                "so there is nothing to compare it with. Its ID profile and information are "
+                "reported below."]
     mine = verdicts[verdicts.network == network]
     level = f", &alpha; = {alpha:g}" if alpha else ""
     counted_nowhere = "f_high_L_counted" in mine and not mine["f_high_L_counted"].any()
@@ -103,9 +109,31 @@ def _reformatting_sentences(tables: dict, network: str, alpha: float | None) -> 
         row = coupling[coupling.network == network].iloc[0]
         out.append(f"ID change vs I(R;L) change across layers: r = {row.r:.2f} "
                    f"(permutation p = {row.p:.3g}).")
-    out.append(f"Tests: {ALPHA_NOTE}{level}. Units of one trained instance are the samples "
-               "(n = 1 trained network).")
+    out.append(f"Tests: {ALPHA_NOTE}{level}. Unit level: the units of the trained "
+               "instances are the samples.")
+    out.append(_network_level_sentence(mine))
     return out
+
+
+def _network_level_sentence(mine: pd.DataFrame) -> str:
+    """The network-level replication of the verdicts, or why there is none (n = 1)."""
+    if "n_trained_instances" not in mine:
+        return "Network level: not computed (n = 1 trained network)."
+    n_trained = int(mine["n_trained_instances"].max())
+    n_untrained = int(mine["n_untrained_instances"].max())
+    if n_trained < 2 or n_untrained < 2:
+        return (f"<b>Network level: n = {n_trained} trained network</b> (and {n_untrained} "
+                "untrained): the effects rest on the units of one trained instance and are "
+                "not replicated across trained networks; the network-level test needs at "
+                "least 2 instances on each side.")
+    parts = []
+    for kind in ("pruning", "distillation"):
+        yes = mine[mine[f"{kind}_network"].astype(bool)]
+        where = ", ".join(short_name(layer) for layer in yes["layer"]) or "none"
+        parts.append(f"{kind} at {len(yes)} of {len(mine)} layers ({where})")
+    return (f"<b>Network level</b> ({n_trained} trained vs {n_untrained} untrained instances; "
+            "each instance's median is one sample; one-sided Welch t-test, Holm over "
+            f"layers): {'; '.join(parts)}.")
 
 
 def _recorded_sentences(tables: dict, prefix: str) -> list[tuple[str, list[str]]]:

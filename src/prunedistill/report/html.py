@@ -45,7 +45,7 @@ SECTION_TABLES = {
     "information": ["information_summary", "information_units"],
     "invariance": ["invariance_summary", "invariance_units"],
     "decoding": ["decoding_single_summary", "decoding_single_units", "decoding_population"],
-    "verdicts": ["verdicts", "comparison", "coupling"],
+    "verdicts": ["verdicts", "comparison", "network_level", "coupling", "without_twins"],
     "brain": ["brain_vs_network", "similarity", "neural_datasets", "neural_dimension",
               "neural_dimension_phases", "neural_information_units",
               "neural_information_summary", "neural_decoding_population"],
@@ -107,6 +107,71 @@ def verdict_table(verdicts: pd.DataFrame) -> str:
             "counted). One-sided Mann-Whitney, Holm over layers.</p>")
 
 
+NETWORK_METRICS = (("I_L", "I(R;L)"), ("I_C", "I(R;C)"), ("I_invariant", "I(R;O) inv."),
+                   ("I_generalisation", "I gen."))
+
+
+def _per_instance(row) -> str:
+    """Each trained instance's median minus the mean of the untrained instances' medians."""
+    values = [float(v) - row["mean_untrained"] for v in str(row["trained_medians"]).split(";")]
+    return " / ".join(f"{v:+.3g}" for v in values)
+
+
+def network_level_table(network: pd.DataFrame, verdicts: pd.DataFrame) -> str:
+    """Each effect per trained instance, and the network-level verdicts (instances as
+    samples); with one trained instance, says that n = 1."""
+    if network.empty:
+        return ""
+    rows, single = [], []
+    for (name, layer), at in network.groupby(["network", "layer"], sort=False):
+        at = at.set_index("metric")
+        verdict = verdicts[(verdicts.network == name) & (verdicts.layer == layer)]
+        cells = (f'<td class="name">{html.escape(str(name))}</td>'
+                 f'<td class="name">{html.escape(short_name(str(layer)))}</td>')
+        for metric, _ in NETWORK_METRICS:
+            if metric not in at.index:
+                cells += "<td></td><td></td>"
+                continue
+            cells += (f"<td>{_per_instance(at.loc[metric])}</td>"
+                      f"<td>{_number(at.loc[metric, 'p_holm'])}</td>")
+        for kind in ("pruning", "distillation"):
+            value = verdict[f"{kind}_network"].iloc[0] if len(verdict) and \
+                f"{kind}_network" in verdict else np.nan
+            cells += ('<td class="no">n/a</td>' if pd.isna(value) else
+                      '<td class="yes">yes</td>' if bool(value) else '<td class="no">no</td>')
+        rows.append(f"<tr>{cells}</tr>")
+        if at["n_trained_instances"].max() < 2 and name not in single:
+            single.append(name)
+    head = ("<tr><th>network</th><th>layer</th>" + "".join(
+        f"<th>&Delta; {label} per trained instance</th><th>p (Welch, Holm)</th>"
+        for _, label in NETWORK_METRICS) + "<th>pruning</th><th>distillation</th></tr>")
+    note = ("<p class='note'>Network level: each instance's median over its units is one "
+            "sample; &Delta; per trained instance is its median minus the mean of the "
+            "untrained instances' medians; p: one-sided Welch t-test of trained vs untrained "
+            "instance medians, Holm over layers (the exact permutation p of the instance "
+            "labels, whose floor is 1/20 for 3 vs 3, is in the table network_level). "
+            "Verdicts by the unit-level rules.</p>")
+    if single:
+        note += (f"<p><b>n = 1:</b> {html.escape(', '.join(map(str, single)))} "
+                 f"{'has' if len(single) == 1 else 'have'} a single trained instance; its "
+                 "effects are not replicated across trained networks and have no "
+                 "network-level test.</p>")
+    return (f"<h3>Network-level replication</h3><table>{head}{''.join(rows)}</table>{note}")
+
+
+def twins_note(missing: pd.DataFrame) -> str:
+    """Networks without trained or untrained instances: their verdicts are impossible."""
+    if missing is None or missing.empty:
+        return ""
+    why = {"untrained": "untrained_seeds is empty", "trained": "trained is null"}
+    items = "".join(f"<li><b>{html.escape(str(r.network))}</b>: no {r.missing} instance "
+                    f"({why[r.missing]})</li>" for r in missing.itertuples())
+    return ("<p>Pruning and distillation compare trained with untrained instances of the "
+            "same architecture; they are impossible for:</p><ul>" + items + "</ul>"
+            "<p class='note'>Their ID profiles, information and decoding are reported "
+            "above.</p>")
+
+
 def _flatten(value, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(value, dict):
         rows = []
@@ -154,7 +219,9 @@ def _points_note(metadata: dict, tables: dict) -> str:
     elif dimension.get("points") == "stimuli":
         where = "the study's stimuli"
     else:
-        where = "the images named in the config"
+        where = (f"every image in the folder {html.escape(str(dimension.get('points')))}, "
+                 "resized and centre-cropped to each network's input (luma for gray "
+                 "networks)")
     counted = f", {int(points)} points after dropping duplicates" if points else ""
     return (f"<p class='note'>Points of the ID: {where}{counted}. The ID profile depends on "
             "the image set; compare profiles measured on the same points.</p>")
@@ -210,7 +277,10 @@ def report_page(title: str, drawn: set[str], tables: dict[str, pd.DataFrame],
         if key == "information" and content:
             content += negative_note(tables)
         if key == "verdicts" and "verdicts" in tables:
-            content = verdict_table(tables["verdicts"]) + content
+            content = (verdict_table(tables["verdicts"]) + network_level_table(
+                tables.get("network_level", pd.DataFrame()), tables["verdicts"]) + content)
+        if key == "verdicts":
+            content = twins_note(tables.get("without_twins")) + content
         if key == "brain" and content:
             content = ("<p>ID is compared at equal numbers of points only when the network "
                        "IDs use the recorded stimuli (<code>dimension.points: stimuli</code>); "

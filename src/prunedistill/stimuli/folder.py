@@ -77,6 +77,51 @@ def _read_image(path: Path) -> np.ndarray:
         raise ValueError(f"cannot read image {path}: {error}. Use PNG, JPEG or TIFF.") from None
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def image_files(folder) -> list[Path]:
+    """Every image file (PNG, JPEG, TIFF, BMP, by suffix) under ``folder``, subfolders
+    included, sorted by relative path."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {folder} does not exist.")
+    return sorted((p for p in folder.rglob("*") if p.is_file()
+                   and p.suffix.lower() in IMAGE_SUFFIXES),
+                  key=lambda p: p.relative_to(folder).as_posix())
+
+
+def images_fingerprint(folder) -> str:
+    """SHA-256 over the relative path and bytes of every image in ``folder``."""
+    import hashlib
+
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    for path in image_files(folder):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0"
+                      + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def load_images(folder, *, size: int, resize_size: int | None = None,
+                grayscale: bool = False, interpolation: str = "bilinear",
+                field_deg: float = 120.0) -> xr.Dataset:
+    """Every image in ``folder`` (no metadata needed), each resized (shorter side to
+    ``resize_size``, default ``size``) and centre-cropped to ``size``; colour stays colour
+    unless ``grayscale`` (luma). ``object`` is "image" and ``view`` the relative path. Used
+    as the points of the ID: ``images[point, ...]`` as :func:`load_folder` returns them."""
+    folder = Path(folder)
+    paths = image_files(folder)
+    if not paths:
+        raise BadInput(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
+    names = [p.relative_to(folder).as_posix() for p in paths]
+    table = pd.DataFrame({"file": names, "object": "image", "view": names})
+    images = _as_set_images([_read_image(p) for p in paths], size, resize_size, grayscale,
+                            str(folder), interpolation)
+    return stimulus_set(images, table, field_deg=field_deg, name="images",
+                        source=str(folder.resolve()))
+
+
 def folder_is_colour(folder, metadata_csv=None) -> bool:
     """Whether any image the metadata lists is a colour file (read from headers only)."""
     from PIL import Image, UnidentifiedImageError
