@@ -83,3 +83,48 @@ def test_qe_over_repartitions_is_less_noisy_than_one_split():
 def test_unknown_corrections_are_named():
     with pytest.raises(ValueError, match="pt_observed"):
         information(np.zeros((2, 10)) + np.arange(10), np.arange(10) % 2, correction="bayes")
+
+
+def test_the_bayesian_count_once_per_distinct_histogram_is_the_same_to_the_bit():
+    """Counting once per distinct histogram (packed keys, a dense table or a sort; any
+    shape) gives exactly the row-by-row count."""
+    from prunedistill.information import _bayesian_count_rows, bayesian_relevant_bins
+
+    rng = np.random.default_rng(4)
+    for shape, high in (((400, 23, 3), 9), ((60, 3, 10), 60), ((30, 4, 6), 400),
+                        ((5, 40), 3000), ((3, 2), 1)):
+        counts = rng.integers(0, high, size=shape).astype(np.float64)
+        counts[rng.random(shape) < 0.3] = 0
+        rows = counts.reshape(-1, shape[-1])
+        expected = _bayesian_count_rows(rows).reshape(shape[:-1])
+        assert np.array_equal(bayesian_relevant_bins(counts), expected), shape
+
+
+@pytest.mark.parametrize("correction", ["pt", "pt_observed", "qe", "none"])
+@pytest.mark.parametrize("per_unit", [False, True])
+def test_shuffles_reuse_the_margins_exactly(correction, per_unit):
+    """A label permutation keeps both margins of the counts, so the shuffled estimates reuse
+    the margin terms of the observed ones: the result equals each shuffle estimated from
+    scratch, to the bit."""
+    from prunedistill.information import (
+        _estimate,
+        _histogram_base,
+        mutual_information,
+        stratified_parts,
+    )
+
+    rng = np.random.default_rng(5)
+    n_units, n_samples, n_bins, n_classes = 40, 120, 3, 6
+    binned = rng.integers(0, n_bins, (n_units, n_samples))
+    labels = rng.integers(0, n_classes, (n_units, n_samples) if per_unit else n_samples)
+    result = mutual_information(binned, labels, correction=correction, n_shuffles=7, seed=3)
+    codes = np.atleast_2d(labels)
+    draw = np.random.default_rng(3)
+    parts = [(stratified_parts(codes, 2, draw), stratified_parts(codes, 4, draw))
+             for _ in range(10)] if correction == "qe" else []
+    permutations = [draw.permutation(n_samples) for _ in range(7)]
+    base = _histogram_base(binned, n_bins, n_classes)
+    observed = _estimate(base, n_bins, codes, n_classes, correction, parts)[0]
+    shuffled = [_estimate(base, n_bins, codes[:, p], n_classes, correction, parts)[0]
+                for p in permutations]
+    assert np.array_equal(result.information, observed - sum(shuffled) / 7)

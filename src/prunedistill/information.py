@@ -151,7 +151,45 @@ def bayesian_relevant_bins(counts: np.ndarray) -> np.ndarray:
     expected number of non-empty bins in N draws, sum_r 1 - (1 - p_r)^N, is compared with
     R_obs. k grows while the match improves (k = 0 uses the plug-in probabilities). Empty
     histograms (N = 0) count 0.
+
+    The count depends on the histogram alone, and a layer's thousands of histograms (units x
+    classes, every shuffle) take few distinct values: it is computed once per distinct
+    histogram, with the same arithmetic, so the result is the same to the last bit.
     """
+    counts = np.asarray(counts, dtype=np.float64)
+    rows = counts.reshape(-1, counts.shape[-1])
+    if len(rows) == 0:
+        return np.zeros(counts.shape[:-1])
+    distinct, inverse = _distinct_rows(rows)
+    return _bayesian_count_rows(distinct)[inverse].reshape(counts.shape[:-1])
+
+
+def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of ``rows (n, B)`` and the index of each row among them. Rows of
+    small non-negative integers (histograms) are packed into one integer key each and
+    marked in a dense table when the key space is small, else sorted."""
+    base = int(rows.max()) + 1
+    integer = rows.min() >= 0 and np.all(rows == np.floor(rows))
+    if not integer or rows.shape[1] * np.log2(base) >= 62:
+        distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
+        return distinct, inverse.ravel()
+    digits = base ** np.arange(rows.shape[1], dtype=np.int64)
+    keys = rows.astype(np.int64) @ digits
+    n_keys = base ** rows.shape[1]
+    if n_keys > max(1 << 20, 8 * len(rows)):
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        return rows[first], inverse.ravel()
+    present = np.zeros(n_keys, dtype=bool)
+    present[keys] = True
+    distinct_keys = np.flatnonzero(present)
+    position = np.cumsum(present) - 1
+    distinct = (distinct_keys[:, None] // digits) % base
+    return distinct.astype(np.float64), position[keys]
+
+
+def _bayesian_count_rows(counts: np.ndarray) -> np.ndarray:
+    """:func:`bayesian_relevant_bins` of every row of ``counts (rows, B)``, computed row by
+    row (vectorised)."""
     counts = np.asarray(counts, dtype=np.float64)
     n_possible = counts.shape[-1]
     n = counts.sum(axis=-1)
@@ -179,30 +217,50 @@ def bayesian_relevant_bins(counts: np.ndarray) -> np.ndarray:
     return np.where(n > 0, observed + best_k, 0.0)
 
 
-def _plugin_and_pt_bias(counts: np.ndarray, bayesian: bool = True
-                        ) -> tuple[np.ndarray, np.ndarray]:
-    """Plug-in information and Panzeri-Treves bias, bits, from ``(unit, bin, class)`` counts;
-    relevant bins by :func:`bayesian_relevant_bins`, or the observed non-empty ones.
+@dataclass(frozen=True)
+class _Margins:
+    """The terms of :func:`_plugin_and_pt_bias` that depend only on the margins of the
+    ``(unit, bin, class)`` counts, which a label permutation leaves as they are."""
 
-    I = [sum c_rx log c_rx - sum c_r log c_r - sum c_x log c_x + N log N] / N, with the
-    ``c log c`` terms read from a table: no divisions or logarithms per cell.
-    """
+    n: np.ndarray  # samples per unit
+    row_term: np.ndarray  # sum_r c_r log2 c_r
+    column_term: np.ndarray  # sum_x c_x log2 c_x
+    n_term: np.ndarray  # N log2 N
+    relevant: np.ndarray  # relevant response bins overall, R~ (or the observed count)
+    present_class: np.ndarray  # (unit, class): classes with samples
+
+
+def _margins(counts: np.ndarray, bayesian: bool) -> _Margins:
     row = counts.sum(axis=2)  # (unit, bin)
     column = counts.sum(axis=1)  # (unit, class)
     n = row.sum(axis=1)
     table = _xlog2x(int(n.max()))
-    info = (table[counts].sum(axis=(1, 2)) - table[row].sum(axis=1) - table[column].sum(axis=1)
-            + table[n]) / n
+    relevant = bayesian_relevant_bins(row) if bayesian else (row > 0).sum(axis=1)
+    return _Margins(n, table[row].sum(axis=1), table[column].sum(axis=1), table[n], relevant,
+                    column > 0)
+
+
+def _plugin_and_pt_bias(counts: np.ndarray, bayesian: bool = True,
+                        margins: _Margins | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, _Margins]:
+    """Plug-in information and Panzeri-Treves bias, bits, from ``(unit, bin, class)`` counts;
+    relevant bins by :func:`bayesian_relevant_bins`, or the observed non-empty ones; and the
+    margin terms, which ``margins`` supplies when they are known (counts of permuted labels
+    have the margins of the unpermuted ones).
+
+    I = [sum c_rx log c_rx - sum c_r log c_r - sum c_x log c_x + N log N] / N, with the
+    ``c log c`` terms read from a table: no divisions or logarithms per cell.
+    """
+    m = _margins(counts, bayesian) if margins is None else margins
+    table = _xlog2x(int(m.n.max()))
+    info = (table[counts].sum(axis=(1, 2)) - m.row_term - m.column_term + m.n_term) / m.n
     if bayesian:
         relevant_per_class = bayesian_relevant_bins(np.moveaxis(counts, 1, 2))  # R~_x
-        relevant = bayesian_relevant_bins(row)  # R~
     else:
         relevant_per_class = (counts > 0).sum(axis=1)
-        relevant = (row > 0).sum(axis=1)
-    present_class = column > 0
-    bias = ((relevant_per_class - 1) * present_class).sum(axis=1) - (relevant - 1)
-    bias = bias / (2.0 * n * np.log(2.0))
-    return info, bias
+    bias = ((relevant_per_class - 1) * m.present_class).sum(axis=1) - (m.relevant - 1)
+    bias = bias / (2.0 * m.n * np.log(2.0))
+    return info, bias, m
 
 
 def stratified_parts(codes: np.ndarray, n_parts: int, rng: np.random.Generator) -> np.ndarray:
@@ -233,16 +291,17 @@ def _part_counts(index: np.ndarray, parts: np.ndarray, part: int, n_bins: int,
     return counts.reshape(index.shape[0], n_bins, n_classes)
 
 
-def _estimate(base, n_bins, codes, n_classes, correction, qe_parts):
-    """Bias-corrected, plug-in and bias per unit (no shuffling). ``qe_parts``: per
-    repartition, the part numbers of the halves and of the quarters."""
+def _estimate(base, n_bins, codes, n_classes, correction, qe_parts, margins=None):
+    """Bias-corrected, plug-in and bias per unit (no shuffling), and the margin terms of the
+    counts (``margins``: those of the unpermuted labels, for a permutation of them).
+    ``qe_parts``: per repartition, the part numbers of the halves and of the quarters."""
     counts = _joint_counts(base, codes, n_bins, n_classes)
     # the Bayesian count is only needed where the PT bias is the correction
-    plugin, bias = _plugin_and_pt_bias(counts, bayesian=correction == "pt")
+    plugin, bias, margins = _plugin_and_pt_bias(counts, correction == "pt", margins)
     if correction == "none":
-        return plugin, plugin, np.zeros_like(plugin)
+        return plugin, plugin, np.zeros_like(plugin), margins
     if correction in ("pt", "pt_observed"):
-        return plugin - bias, plugin, bias
+        return plugin - bias, plugin, bias, margins
     # Quadratic extrapolation over the whole data, halves and quarters, the part estimates
     # averaged over repartitions.
     n_samples = base.shape[1]
@@ -262,7 +321,7 @@ def _estimate(base, n_bins, codes, n_classes, correction, qe_parts):
         [np.prod([x[j] / (x[j] - x[i]) for j in range(3) if j != i]) for i in range(3)]
     )
     extrapolated = sum(w * m for w, m in zip(weights, means))
-    return extrapolated, plugin, plugin - extrapolated
+    return extrapolated, plugin, plugin - extrapolated, margins
 
 
 @dataclass(frozen=True)
@@ -344,12 +403,13 @@ def mutual_information(
         unit_codes = codes if codes.shape[0] == 1 else codes[units]
         base = _histogram_base(binned[units], n_bins, n_classes)
         parts = [tuple(p if p.shape[0] == 1 else p[units] for p in rep) for rep in qe_parts]
-        info, plugin, bias = _estimate(base, n_bins, unit_codes, n_classes, correction, parts)
+        info, plugin, bias, margins = _estimate(base, n_bins, unit_codes, n_classes,
+                                                correction, parts)
         shuffled_sum = np.zeros_like(info)
         exceed = np.zeros_like(info)
-        for perm in permutations:
-            shuffled, _, _ = _estimate(base, n_bins, unit_codes[:, perm], n_classes,
-                                       correction, parts)
+        for perm in permutations:  # a permutation keeps both margins of the counts
+            shuffled = _estimate(base, n_bins, unit_codes[:, perm], n_classes, correction,
+                                 parts, margins)[0]
             shuffled_sum += shuffled
             exceed += shuffled >= info - 1e-12
         out["info"][units], out["plugin"][units], out["bias"][units] = info, plugin, bias
@@ -415,7 +475,7 @@ def conditional_information_plugin(binned, labels, given) -> np.ndarray:
         n_z_samples = counts.sum(axis=(1, 2))
         has = n_z_samples > 0
         if has.any():
-            info_z, _ = _plugin_and_pt_bias(counts[has], bayesian=False)
+            info_z = _plugin_and_pt_bias(counts[has], bayesian=False)[0]
             result[has] += n_z_samples[has] / n_samples * info_z
     return result
 
