@@ -409,7 +409,7 @@ def shipped_config(name: str) -> StudyConfig:
 
 
 def default_config() -> StudyConfig:
-    return validate_config(yaml.safe_load(default_config_text()), "the default study")
+    return shipped_config("default")
 
 
 def section_dict(section: BaseModel) -> dict:

@@ -311,25 +311,26 @@ def _trained_instance(name: str, weights: str) -> Path | None:
     return path
 
 
-def check_against_record(path: Path) -> None:
-    """Raise when embedded-CNN weights differ from the sha256 in the training record beside
-    them (``NAME.json`` next to ``NAME.pt``): the file was changed after training, or the
-    record belongs to other weights."""
+def checked_sha256(name: str, path: Path) -> str:
+    """The sha256 of the weights file ``path``; for the embedded CNN, raise when it differs
+    from the sha256 in the training record beside it (``NAME.json`` next to ``NAME.pt``):
+    the file was changed after training, or the record belongs to other weights."""
+    actual = sha256_of(path)
     record_path = path.with_suffix(".json")
-    if not record_path.exists():
-        return
+    if name != "embedded" or not record_path.exists():
+        return actual
     try:
         recorded = json.loads(record_path.read_text()).get("sha256")
     except (json.JSONDecodeError, AttributeError):
         raise BadInput(f"the training record {record_path} is not a JSON object; restore it "
                        "or remove it (the weights then load without a record).") from None
-    actual = sha256_of(path)
     if recorded is not None and recorded != actual:
         raise BadInput(
             f"weights {path} differ from their training record {record_path.name} (sha256 "
             f"{actual[:12]}... vs recorded {recorded[:12]}...): the file was changed after "
             "training or the record belongs to other weights. Restore the file, retrain "
             "with `prunedistill train`, or remove the record.")
+    return actual
 
 
 def _weights_file(name: str, weights: str) -> Path:
@@ -436,10 +437,7 @@ def weights_identity(name: str, weights: str) -> str:
     seed = _parse_seed(weights)
     if seed is not None:
         return f"untrained:{seed}"
-    path = _weights_file(name, weights)
-    if name == "embedded":
-        check_against_record(path)
-    return sha256_of(path)
+    return checked_sha256(name, _weights_file(name, weights))
 
 
 def state_digest(module: nn.Module) -> str:
@@ -490,8 +488,7 @@ def load_model(name: str | nn.Module, weights: str = "untrained:0", *,
         return LoadedModel(name, module.eval(), f"untrained:{seed}", None, preprocessing_of(
             name, weights, arguments=arguments, declared_values=preprocessing, module=module))
     path = _weights_file(name, weights)
-    if name == "embedded":
-        check_against_record(path)
+    sha256 = checked_sha256(name, path)
     module = _build(name, n_classes, path, arguments)
     load_state_checked(module, _state_dict(path), str(path))
     extra = {}
@@ -504,5 +501,5 @@ def load_model(name: str | nn.Module, weights: str = "untrained:0", *,
         extra["training_record"] = str(record)
     if arguments:
         extra["arguments"] = dict(arguments)
-    return LoadedModel(name, module.eval(), str(path), sha256_of(path), preprocessing_of(
+    return LoadedModel(name, module.eval(), str(path), sha256, preprocessing_of(
         name, weights, arguments=arguments, declared_values=preprocessing, module=module), extra)

@@ -42,11 +42,9 @@ def base_format(config: StudyConfig) -> ImageFormat:
 
 
 def _format(config: StudyConfig, preprocessing: Preprocessing) -> ImageFormat:
-    size = preprocessing.input_size or config.stimuli.size
     if config.stimuli.set != "folder":  # rendered at the size: no resize or crop
-        return ImageFormat(size)
-    resize = preprocessing.resize_size if preprocessing.input_size is not None else None
-    return ImageFormat(size, resize if resize != size else None, preprocessing.interpolation)
+        return ImageFormat(preprocessing.input_size or config.stimuli.size)
+    return natural_image_format(config, preprocessing)
 
 
 def stimuli_are_colour(config: StudyConfig) -> bool:
@@ -76,9 +74,10 @@ def network_input(config: StudyConfig, network: NetworkConfig, colour: bool) -> 
                         preprocessing.colour_note(colour))
 
 
-def points_format(config: StudyConfig, preprocessing: Preprocessing) -> ImageFormat:
-    """The format of natural-image ID points for a network: its size, with its resize and
-    interpolation (networks that take any size get ``stimuli.size``)."""
+def natural_image_format(config: StudyConfig, preprocessing: Preprocessing) -> ImageFormat:
+    """The format of natural images (a folder set, or folder ID points) for a network: its
+    size, with its resize and interpolation (networks that take any size get
+    ``stimuli.size``, cropped square)."""
     size = preprocessing.input_size or config.stimuli.size
     resize = preprocessing.resize_size if preprocessing.input_size is not None else None
     return ImageFormat(size, resize if resize != size else None, preprocessing.interpolation)

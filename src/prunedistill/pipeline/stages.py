@@ -30,7 +30,13 @@ from .cache import (
     stage_key,
 )
 from .executors import run_with
-from .inputs import ImageFormat, NetworkInput, base_format, network_inputs, points_format
+from .inputs import (
+    ImageFormat,
+    NetworkInput,
+    base_format,
+    natural_image_format,
+    network_inputs,
+)
 from .lock import output_lock
 from .log import StageLog, environment
 from .recordings import check_recordings, stage_neural
@@ -211,7 +217,7 @@ def stage_inputs(config: StudyConfig, cache: Cache, log: StageLog,
                 points[point_key] = stage_id_points(config, cache, log, size)
         elif config.dimension.points_folder is not None:
             preprocessing = network_input.preprocessing
-            point_key = (points_format(config, preprocessing), preprocessing.channels == 1)
+            point_key = (natural_image_format(config, preprocessing), preprocessing.channels == 1)
             if point_key not in points:
                 points[point_key] = stage_folder_points(config, cache, log, *point_key)
         else:

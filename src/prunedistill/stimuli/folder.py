@@ -91,15 +91,22 @@ def image_files(folder) -> list[Path]:
                   key=lambda p: p.relative_to(folder).as_posix())
 
 
+def _add_files(digest, folder: Path, names) -> None:
+    """Add each file's name (relative to ``folder``) and the SHA-256 of its bytes."""
+    import hashlib
+
+    for name in names:
+        digest.update(str(name).encode() + b"\0"
+                      + hashlib.sha256((folder / str(name)).read_bytes()).digest())
+
+
 def images_fingerprint(folder) -> str:
     """SHA-256 over the relative path and bytes of every image in ``folder``."""
     import hashlib
 
     folder = Path(folder)
     digest = hashlib.sha256()
-    for path in image_files(folder):
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0"
-                      + hashlib.sha256(path.read_bytes()).digest())
+    _add_files(digest, folder, [p.relative_to(folder).as_posix() for p in image_files(folder)])
     return digest.hexdigest()
 
 
@@ -176,10 +183,10 @@ def folder_fingerprint(folder, metadata_csv=None) -> str:
     table = _read_metadata(csv_path)
     digest = hashlib.sha256(csv_path.read_bytes())
     for name in table["file"]:
-        path = folder / str(name)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}, listed in {csv_path}, does not exist.")
-        digest.update(str(name).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        if not (folder / str(name)).is_file():
+            raise FileNotFoundError(f"{folder / str(name)}, listed in {csv_path}, does not "
+                                    "exist.")
+    _add_files(digest, folder, table["file"])
     return digest.hexdigest()
 
 
