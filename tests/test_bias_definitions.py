@@ -128,3 +128,44 @@ def test_shuffles_reuse_the_margins_exactly(correction, per_unit):
     shuffled = [_estimate(base, n_bins, codes[:, p], n_classes, correction, parts)[0]
                 for p in permutations]
     assert np.array_equal(result.information, observed - sum(shuffled) / 7)
+
+
+@pytest.mark.parametrize("per_unit", [False, True])
+@pytest.mark.parametrize("n_bins, n_samples, n_classes",
+                         [(3, 90, 7), (5, 400, 7), (4, 6000, 7), (12, 2000, 7), (3, 700, 100)])
+def test_all_shuffles_from_packed_histogram_keys_equal_the_one_by_one_estimates(
+        per_unit, n_bins, n_samples, n_classes):
+    """Every shuffle's histograms packed into integer keys (a GEMM or a bincount per order;
+    float32 keys, float64 keys, a sorted key table, and keys too large to pack, which fall
+    back) give the order-by-order PT estimates to the bit, per-unit labels with classes
+    some units lack included."""
+    from prunedistill.information import _estimates_from_keys, _estimates_one_by_one
+
+    rng = np.random.default_rng(n_bins + n_samples)
+    n_units = 30
+    binned = rng.integers(0, n_bins, (n_units, n_samples))
+    binned[0] = 0  # one bin used
+    shape = (n_units, n_samples) if per_unit else (1, n_samples)
+    codes = rng.integers(0, n_classes, shape)
+    if per_unit:
+        codes[1] = np.minimum(codes[1], 2)  # this unit never sees classes 3 and above
+    orders = np.array([np.arange(n_samples), *[rng.permutation(n_samples) for _ in range(6)]])
+    for correction in ("pt", "pt_observed", "none"):
+        fast = _estimates_from_keys(binned, n_bins, codes, n_classes, correction, orders)
+        slow = _estimates_one_by_one(binned, n_bins, codes, n_classes, correction, [],
+                                     orders[1:])
+        for a, b in zip(fast[:3], slow[:3]):
+            assert np.array_equal(a, b), correction
+        assert np.array_equal(np.asarray(fast[3]), np.asarray(slow[3])), correction
+
+
+def test_per_unit_label_codes_are_each_rows_unique_inverse():
+    from prunedistill.information import _row_codes
+
+    rng = np.random.default_rng(8)
+    values = rng.choice([-2.5, 0.0, 1.0, 7.25, 9.0], size=(50, 40))
+    values[3] = 4.0
+    expected = np.stack([np.unique(row, return_inverse=True)[1] for row in values])
+    assert np.array_equal(_row_codes(values, "labels"), expected)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        _row_codes(np.where(values > 8, np.nan, values), "labels")

@@ -214,3 +214,25 @@ def test_rf_fits_centred_outside_the_mapped_field_are_flagged_and_not_used():
                                                                              elevation)
     rf = localised_rf_maps(fit, np.linspace(-60, 60, 24), np.linspace(30, -30, 12))
     assert (rf[2:] == 1.0).all() and (rf[:2] < 1.0).any()
+
+
+def test_the_exact_null_needs_no_shuffles_and_agrees_with_them():
+    """With the exact null and no shuffles, a luminance unit keeps its information, shuffled
+    units stay at zero, the values lie within the shuffle null's Monte Carlo error of the
+    shuffle-subtracted ones, and there are no p-values."""
+    responses, stimuli, variables = planted_units(1)
+    rng = np.random.default_rng(6)
+    responses = np.concatenate([responses[:1], rng.permuted(np.repeat(responses[2:3], 30, 0),
+                                                            axis=1)])
+    variables = RFVariables(*(np.repeat(v[2:3], 31, axis=0) for v in (
+        variables.luminance, variables.contrast, variables.orientation_energy)),
+        azimuth_deg=np.full(31, 10.0))
+    variables.luminance[0] = np.sqrt(responses[0])  # unit 0 reads its own RF luminance
+    exact = analyse_units(responses, stimuli, variables,
+                          InformationOptions(shuffles=0, null_model="exact"))
+    shuffled = analyse_units(responses, stimuli, variables, InformationOptions(shuffles=200))
+    assert np.isnan(exact.p_L.values).all()
+    assert exact.I_L.values[0] > 0.85 * exact.I_S.values[0]
+    for name in ("I_L", "I_C", "I_orientation", "I_invariant"):
+        assert abs(np.median(exact[name].values[1:])) < 0.01, name
+        assert np.abs(exact[name].values - shuffled[name].values).max() < 0.02, name

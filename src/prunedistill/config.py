@@ -187,12 +187,25 @@ class InformationConfig(_Section):
         "pt", description="pt: Panzeri-Treves with the Bayesian count of relevant bins; "
         "pt_observed: PT counting the observed bins; qe: quadratic extrapolation; none")
     qe_repartitions: int = Field(10, ge=1, description="qe: stratified repartitions averaged")
-    shuffles: int = Field(100, ge=0)
+    shuffles: int = Field(100, ge=0, description="label permutations: the shuffle null and "
+                          "the permutation p-values")
+    null_model: Literal["shuffles", "exact"] = Field(
+        "shuffles", description="shuffles: subtract the corrected estimate's mean over the "
+        "shuffles; exact: its mean over all permutations (no shuffles needed for the "
+        "estimate; p-values only when shuffles > 0)")
     invariance_threshold: float = Field(0.9, ge=0, le=1)
     invariance_sweep: list[float] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
     receptive_fields: Literal["bars", "gradient", "full_field"] = "bars"
     noise: NoiseConfig = NoiseConfig()
     alpha: float = Field(0.05, gt=0, lt=1)
+
+    @field_validator("null_model")
+    @classmethod
+    def _exact_null_needs_pt(cls, null_model, info):
+        if null_model == "exact" and info.data.get("bias_correction") == "qe":
+            raise ValueError("the exact null is defined for bias_correction pt, pt_observed "
+                             "and none; with qe use null_model: shuffles")
+        return null_model
 
 
 class DecodingConfig(_Section):

@@ -15,9 +15,12 @@ p-value. Default: PT, then shuffle subtraction with 100 permutations.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import combinations
+from math import comb
 
 import numpy as np
+from scipy.special import gammaln
 
 from ._validation import as_finite_matrix, as_labels
 
@@ -88,9 +91,7 @@ def _check_labels(labels, n_units: int, n_samples: int, name: str) -> tuple[np.n
                 f"per-unit {name} must have shape (unit, sample) = {(n_units, n_samples)}; "
                 f"got {array.shape}."
             )
-        codes = np.empty(array.shape, dtype=np.int64)
-        for u, row in enumerate(array):
-            codes[u] = as_labels(row, name)
+        codes = _row_codes(array, name)
     else:
         raise ValueError(f"{name} must be 1D (sample,) or 2D (unit, sample); got {array.ndim}D.")
     n_classes = int(codes.max()) + 1
@@ -105,6 +106,20 @@ def _check_labels(labels, n_units: int, n_samples: int, name: str) -> tuple[np.n
             "the information cannot be estimated. Use more samples or fewer classes."
         )
     return codes, n_classes
+
+
+def _row_codes(array: np.ndarray, name: str) -> np.ndarray:
+    """Each row's values coded 0..K_row-1 in ascending order (``np.unique``'s inverse, row
+    by row), ``(rows, sample)`` int64."""
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    order = np.argsort(array, axis=1, kind="stable")
+    ordered = np.take_along_axis(array, order, axis=1)
+    new_value = np.ones(array.shape, dtype=bool)
+    new_value[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    codes = np.empty(array.shape, dtype=np.int64)
+    np.put_along_axis(codes, order, np.cumsum(new_value, axis=1) - 1, axis=1)
+    return codes
 
 
 def _histogram_base(binned: np.ndarray, n_bins: int, n_classes: int) -> np.ndarray:
@@ -243,7 +258,8 @@ def _margins(counts: np.ndarray, bayesian: bool) -> _Margins:
 def _plugin_and_pt_bias(counts: np.ndarray, bayesian: bool = True,
                         margins: _Margins | None = None
                         ) -> tuple[np.ndarray, np.ndarray, _Margins]:
-    """Plug-in information and Panzeri-Treves bias, bits, from ``(unit, bin, class)`` counts;
+    """Plug-in information and Panzeri-Treves bias, bits, from ``(unit, bin, class)`` counts
+    (or ``(order, unit, bin, class)``: the counts of several label orders of the same units);
     relevant bins by :func:`bayesian_relevant_bins`, or the observed non-empty ones; and the
     margin terms, which ``margins`` supplies when they are known (counts of permuted labels
     have the margins of the unpermuted ones).
@@ -253,12 +269,12 @@ def _plugin_and_pt_bias(counts: np.ndarray, bayesian: bool = True,
     """
     m = _margins(counts, bayesian) if margins is None else margins
     table = _xlog2x(int(m.n.max()))
-    info = (table[counts].sum(axis=(1, 2)) - m.row_term - m.column_term + m.n_term) / m.n
+    info = (table[counts].sum(axis=(-2, -1)) - m.row_term - m.column_term + m.n_term) / m.n
     if bayesian:
-        relevant_per_class = bayesian_relevant_bins(np.moveaxis(counts, 1, 2))  # R~_x
+        relevant_per_class = bayesian_relevant_bins(np.moveaxis(counts, -2, -1))  # R~_x
     else:
-        relevant_per_class = (counts > 0).sum(axis=1)
-    bias = ((relevant_per_class - 1) * m.present_class).sum(axis=1) - (m.relevant - 1)
+        relevant_per_class = (counts > 0).sum(axis=-2)
+    bias = ((relevant_per_class - 1) * m.present_class).sum(axis=-1) - (m.relevant - 1)
     bias = bias / (2.0 * m.n * np.log(2.0))
     return info, bias, m
 
@@ -324,6 +340,222 @@ def _estimate(base, n_bins, codes, n_classes, correction, qe_parts, margins=None
     return extrapolated, plugin, plugin - extrapolated, margins
 
 
+def _estimates_one_by_one(binned, n_bins, codes, n_classes, correction, qe_parts,
+                          permutations):
+    """:func:`_estimate` of the unpermuted labels and of every permutation, one at a time
+    (quadratic extrapolation, and histograms too large to pack into keys):
+    ``(information, plugin, bias)`` per unit and the list of permuted estimates."""
+    base = _histogram_base(binned, n_bins, n_classes)
+    info, plugin, bias, margins = _estimate(base, n_bins, codes, n_classes, correction,
+                                            qe_parts)
+    shuffled = [_estimate(base, n_bins, codes[:, perm], n_classes, correction, qe_parts,
+                          margins)[0] for perm in permutations]
+    return info, plugin, bias, shuffled
+
+
+# Shared labels with at most this many classes get their keys from a GEMM (its cost grows
+# with the classes, a bincount's does not); one-hot label blocks of at most this many cells.
+_GEMM_MAX_CLASSES = 64
+_ONE_HOT_ELEMENTS = 2**23
+
+
+def _class_histogram_keys(binned, n_bins, codes, n_classes, orders, radix):
+    """Each class's response histogram packed into one integer, for every label order:
+    ``keys (order, unit, class) = sum_b count_b * radix**b``, with ``count_b`` the samples
+    of the class in bin b when sample s carries the label ``codes[..., orders[p, s]]``.
+
+    A key is the sum over the class's samples of ``radix**bin``, so shared labels
+    ``(1, sample)`` give every order at once in one GEMM of those weights ``(unit,
+    sample)`` with the one-hot reordered labels ``(sample, order * class)``, exact because
+    every partial sum is an integer below the float's 2**24 (float32) or 2**53 (float64).
+    Per-unit labels ``(unit, sample)``, and labels with so many classes that the one-hot
+    GEMM costs more than counting: one weighted bincount per order.
+    """
+    n_units, n_samples = binned.shape
+    n_orders = len(orders)
+    dtype = np.float32 if radix ** n_bins <= 2**24 else np.float64
+    weights = (float(radix) ** binned.astype(np.int64)).astype(dtype)
+    keys = np.empty((n_orders, n_units, n_classes), dtype=np.int64)
+    if codes.shape[0] == 1 and n_classes <= _GEMM_MAX_CLASSES:
+        chunk = max(1, _ONE_HOT_ELEMENTS // (n_samples * n_classes))
+        for start in range(0, n_orders, chunk):
+            labels = codes[0][orders[start:start + chunk].T]  # (sample, order)
+            one_hot = (labels[:, :, None] == np.arange(n_classes)).astype(dtype)
+            part = weights @ one_hot.reshape(n_samples, -1)
+            keys[start:start + chunk] = part.reshape(n_units, -1, n_classes).transpose(1, 0, 2)
+        return keys
+    offset = (np.arange(n_units, dtype=np.int64) * n_classes)[:, None]
+    flat_weights = weights.astype(np.float64).ravel()
+    for p, order in enumerate(orders):
+        keys[p] = np.bincount((offset + codes[:, order]).ravel(), weights=flat_weights,
+                              minlength=n_units * n_classes).reshape(n_units, n_classes)
+    return keys
+
+
+def _distinct_keys(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of the integer ``keys`` (all below ``n_keys``) and the index of
+    each key among them: marked in a dense table when the key space is small, else sorted."""
+    flat = keys.ravel()
+    if n_keys > max(1 << 22, 4 * len(flat)):
+        distinct, inverse = np.unique(flat, return_inverse=True)
+        return distinct, inverse.reshape(keys.shape)
+    present = np.zeros(n_keys, dtype=bool)
+    present[flat] = True
+    position = np.cumsum(present) - 1
+    return np.flatnonzero(present), position[keys]
+
+
+def _estimates_from_keys(binned, n_bins, codes, n_classes, correction, orders):
+    """Corrected (PT, observed-bins PT, or none) information of the labels in every order
+    of ``orders (order, sample)`` (the first the identity): ``(information, plugin, bias)``
+    per unit for the first order and ``(order - 1, unit)`` for the rest.
+
+    The histograms come packed as keys (:func:`_class_histogram_keys`); the ``c log c``
+    cells and the relevant-bin counts are computed once per distinct key and spread back,
+    and the cells are summed in the layout of :func:`_plugin_and_pt_bias`, so the values
+    equal the order-by-order estimates to the bit. Every order is a permutation of the
+    first, so all share its margins.
+    """
+    counts = _joint_counts_of(binned, n_bins, codes, n_classes)
+    radix = int(counts.sum(axis=1).max()) + 1  # above any count: the largest class
+    if radix ** n_bins > 2**53:
+        return _estimates_one_by_one(binned, n_bins, codes, n_classes, correction, [],
+                                     orders[1:])
+    bayesian = correction == "pt"
+    m = _margins(counts, bayesian)
+    keys = _class_histogram_keys(binned, n_bins, codes, n_classes, orders, radix)
+    distinct, inverse = _distinct_keys(keys, radix ** n_bins)
+    histograms = (distinct[:, None] // radix ** np.arange(n_bins)) % radix  # (key, bin)
+    cell = _xlog2x(int(m.n.max()))[histograms]
+    cells = np.empty((*keys.shape[:2], n_bins, n_classes))
+    for b in range(n_bins):
+        cells[:, :, b, :] = cell[:, b][inverse]
+    plugin = (cells.sum(axis=(-2, -1)) - m.row_term - m.column_term + m.n_term) / m.n
+    if correction == "none":
+        bias = np.zeros_like(plugin)
+    else:
+        per_key = (_bayesian_count_rows(histograms) if bayesian
+                   else (histograms > 0).sum(axis=1))
+        relevant_per_class = per_key[inverse]  # R~_x
+        bias = ((relevant_per_class - 1) * m.present_class).sum(axis=-1) - (m.relevant - 1)
+        bias = bias / (2.0 * m.n * np.log(2.0))
+    corrected = plugin - bias
+    return corrected[0], plugin[0], bias[0], corrected[1:]
+
+
+NULLS = ("shuffles", "exact")
+# Most response histograms of one class enumerated for the exact Bayesian-count expectation.
+_MAX_COMPOSITIONS = 2_000_000
+
+
+_LOG_FACTORIAL = np.zeros(1)
+
+
+def _log_choose(n, k) -> np.ndarray:
+    """log C(n, k) for integer arrays (broadcast), -inf where k < 0 or k > n; from a cached
+    table of log-factorials."""
+    global _LOG_FACTORIAL
+    n, k = np.broadcast_arrays(np.asarray(n, dtype=np.int64), np.asarray(k, dtype=np.int64))
+    if len(_LOG_FACTORIAL) <= n.max(initial=0):
+        _LOG_FACTORIAL = gammaln(np.arange(max(int(n.max()) + 1, 2 * len(_LOG_FACTORIAL))) + 1.0)
+    valid = (k >= 0) & (k <= n)
+    k, rest = np.where(valid, k, 0), np.where(valid, n - k, 0)
+    table = _LOG_FACTORIAL
+    return np.where(valid, table[np.where(valid, n, 0)] - table[k] - table[rest], -np.inf)
+
+
+def _cell_nulls(row: np.ndarray, column: np.ndarray, total: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """For cells with row margins ``row`` and column margins ``column`` (1D, the distinct
+    pairs) among ``total`` samples, under label permutation (the count n is
+    hypergeometric, C(row, n) C(total - row, column - n) / C(total, column)): the mean of
+    ``n log2(total n / (row column))`` and the probability that the cell is empty."""
+    n = np.arange(int(np.minimum(row, column).max(initial=0)) + 1)
+    row_, column_ = row[:, None], column[:, None]
+    log_p = (_log_choose(row_, n) + _log_choose(total - row_, column_ - n)
+             - _log_choose(total, column_))
+    p = np.exp(log_p)
+    with np.errstate(divide="ignore"):
+        term = np.where(p > 0, n * np.log2(np.maximum(n, 1) * total
+                                           / np.maximum(row_ * column_, 1)), 0.0)
+    return (p * term).sum(axis=1), p[:, 0]
+
+
+@lru_cache(maxsize=64)
+def _class_histograms(n: int, parts: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every histogram of ``n`` samples over ``parts`` bins ``(histograms, parts)`` int64
+    (stars and bars: the bins between ``parts - 1`` bar positions among ``n + parts - 1``),
+    and the Bayesian relevant-bin count of each."""
+    bars = np.array(list(combinations(range(n + parts - 1), parts - 1)),
+                    dtype=np.int64).reshape(-1, parts - 1)
+    edges = np.column_stack([np.full(len(bars), -1), bars, np.full(len(bars), n + parts - 1)])
+    histograms = np.diff(edges, axis=1) - 1
+    return histograms, _bayesian_count_rows(histograms)
+
+
+def _expected_bayesian_counts(bins: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Expectation over label permutations of the Bayesian relevant-bin count of each
+    class's response histogram, ``(unit, class)``: the histogram of a class of ``classes
+    (unit, class)`` samples is multivariate hypergeometric over bins of sizes ``bins
+    (unit, bin)``, so every possible histogram is enumerated with its probability. The
+    expectation depends on the bin sizes and the class size only: it is computed once per
+    distinct pair."""
+    n_bins = bins.shape[1]
+    total = int(bins[0].sum())
+    expected = np.zeros(classes.shape)
+    for size in np.unique(classes[classes > 0]):
+        n_histograms = comb(int(size) + n_bins - 1, n_bins - 1)
+        if n_histograms > _MAX_COMPOSITIONS:
+            raise ValueError(
+                f"the exact null of the Bayesian PT count would enumerate {n_histograms:,} "
+                f"histograms of a {size}-sample class over {n_bins} bins; use "
+                "bias_correction 'pt_observed' or 'none' with the exact null, or the shuffle "
+                "null.")
+        histograms, counts = _class_histograms(int(size), n_bins)
+        has_size = (classes == size).any(axis=1)
+        distinct, inverse = np.unique(bins[has_size], axis=0, return_inverse=True)
+        # log C(bin size, count) of each distinct bin sizes, bin and count 0..size
+        log_choose = _log_choose(distinct[:, :, None], np.arange(size + 1))
+        log_p = sum(log_choose[:, b, histograms[:, b]] for b in range(n_bins))
+        per_bins = np.exp(log_p - _log_choose(total, size)) @ counts
+        lookup = np.zeros(len(classes))
+        lookup[has_size] = per_bins[inverse.ravel()]
+        expected = np.where(classes == size, lookup[:, None], expected)
+    return expected
+
+
+def _exact_null(counts: np.ndarray, correction: str) -> np.ndarray:
+    """Mean over all label permutations of the corrected estimate, bits ``(unit,)``, from
+    the unpermuted counts ``(unit, bin, class)`` (every unit with the same number of
+    samples): the limit of the shuffle mean as the number of shuffles grows. A permutation
+    keeps both margins, so every cell count is hypergeometric: the plug-in's mean is the
+    expected mutual information of Vinh, Epps & Bailey (2009), and the PT bias's mean takes
+    each class's expected relevant-bin count (observed bins: one minus the chance a bin is
+    empty; Bayesian: every histogram of the class enumerated)."""
+    if correction not in ("pt", "pt_observed", "none"):
+        raise ValueError(f"the exact null is defined for the 'pt', 'pt_observed' and 'none' "
+                         f"corrections, not {correction!r}; use the shuffle null with QE.")
+    bins = counts.sum(axis=2)  # (unit, bin)
+    classes = counts.sum(axis=1)  # (unit, class)
+    total = int(bins[0].sum())
+    # each cell's terms depend on its two margins only: once per distinct pair
+    pair = bins[:, :, None] * (total + 1) + classes[:, None, :]
+    distinct, inverse = np.unique(pair, return_inverse=True)
+    cell_mean, cell_empty = _cell_nulls(distinct // (total + 1), distinct % (total + 1), total)
+    inverse = inverse.reshape(pair.shape)
+    plugin = cell_mean[inverse].sum(axis=(1, 2)) / total
+    if correction == "none":
+        return plugin
+    bayesian = correction == "pt"
+    m = _margins(counts, bayesian)
+    if bayesian:
+        relevant_per_class = _expected_bayesian_counts(bins, classes)
+    else:
+        relevant_per_class = (1.0 - cell_empty[inverse]).sum(axis=1)  # (unit, class)
+    bias = ((relevant_per_class - 1) * m.present_class).sum(axis=1) - (m.relevant - 1)
+    return plugin - bias / (2.0 * total * np.log(2.0))
+
+
 @dataclass(frozen=True)
 class InformationResult:
     """Information per unit, in bits.
@@ -333,7 +565,8 @@ class InformationResult:
             when shuffles were drawn).
         plugin: the plug-in estimate ``(unit,)``.
         bias: the correction's estimated bias ``(unit,)`` (plug-in minus corrected).
-        shuffle_mean: mean corrected information over label permutations, or None.
+        shuffle_mean: mean corrected information over label permutations (over the drawn
+            shuffles, or over all permutations with the exact null), or None.
         p_value: permutation p-value ``(1 + #{shuffled >= observed}) / (1 + n_shuffles)``.
         n_bins_used: response bins each unit actually used ``(unit,)``.
         degenerate: units with a single distinct response (zero information).
@@ -346,6 +579,7 @@ class InformationResult:
     p_value: np.ndarray | None = field(default=None, repr=False)
     n_bins_used: np.ndarray | None = field(default=None, repr=False)
     degenerate: np.ndarray | None = field(default=None, repr=False)
+    null_model: str = "shuffles"
 
 
 def mutual_information(
@@ -357,6 +591,7 @@ def mutual_information(
     seed: int = 0,
     n_bins_used=None,
     qe_repartitions: int = 10,
+    null_model: str = "shuffles",
 ) -> InformationResult:
     """I(R;X) in bits for already-binned responses.
 
@@ -371,9 +606,18 @@ def mutual_information(
         n_shuffles: label permutations for shuffle subtraction and the p-value;
             0 turns both off.
         seed: seed of the permutations and of the QE sample splits.
+        null_model: what the corrected estimate is taken relative to: ``"shuffles"`` subtracts
+            its mean over the ``n_shuffles`` permutations; ``"exact"`` subtracts its mean
+            over all permutations (:func:`_exact_null`), so no shuffles are needed for the
+            estimate, and ``n_shuffles`` only gives the p-values (none when 0).
     """
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {CORRECTIONS}; got {correction!r}.")
+    if null_model not in NULLS:
+        raise ValueError(f"null_model must be one of {NULLS}; got {null_model!r}.")
+    if null_model == "exact" and correction == "qe":
+        raise ValueError("the exact null is defined for the 'pt', 'pt_observed' and 'none' "
+                         "corrections; use null_model 'shuffles' with quadratic extrapolation.")
     if n_shuffles < 0:
         raise ValueError(f"n_shuffles must be >= 0; got {n_shuffles}.")
     binned = np.asarray(binned)
@@ -396,31 +640,44 @@ def mutual_information(
                     for _ in range(qe_repartitions)]
     permutations = [rng.permutation(n_samples) for _ in range(n_shuffles)]
 
-    block = max(1, _UNIT_BLOCK_ELEMENTS // (n_samples * max(1, n_bins * n_classes // 8)))
-    out = {k: np.empty(n_units) for k in ("info", "plugin", "bias", "shuffle", "exceed")}
+    orders = np.array([np.arange(n_samples), *permutations]).reshape(-1, n_samples)
+    if correction == "qe":
+        block = max(1, _UNIT_BLOCK_ELEMENTS // (n_samples * max(1, n_bins * n_classes // 8)))
+    else:  # the histogram cells of every order at once: (1 + n_shuffles, unit, bin, class)
+        block = max(1, _UNIT_BLOCK_ELEMENTS // (len(orders) * n_bins * n_classes))
+    out = {k: np.empty(n_units) for k in ("info", "plugin", "bias", "shuffle", "exceed",
+                                           "exact")}
     for start in range(0, n_units, block):
         units = slice(start, min(start + block, n_units))
         unit_codes = codes if codes.shape[0] == 1 else codes[units]
-        base = _histogram_base(binned[units], n_bins, n_classes)
-        parts = [tuple(p if p.shape[0] == 1 else p[units] for p in rep) for rep in qe_parts]
-        info, plugin, bias, margins = _estimate(base, n_bins, unit_codes, n_classes,
-                                                correction, parts)
+        if correction == "qe":
+            parts = [tuple(p if p.shape[0] == 1 else p[units] for p in rep) for rep in qe_parts]
+            estimates = _estimates_one_by_one(binned[units], n_bins, unit_codes, n_classes,
+                                              correction, parts, permutations)
+        else:
+            estimates = _estimates_from_keys(binned[units], n_bins, unit_codes, n_classes,
+                                             correction, orders)
+        info, plugin, bias, shuffled_all = estimates
         shuffled_sum = np.zeros_like(info)
         exceed = np.zeros_like(info)
-        for perm in permutations:  # a permutation keeps both margins of the counts
-            shuffled = _estimate(base, n_bins, unit_codes[:, perm], n_classes, correction,
-                                 parts, margins)[0]
+        for shuffled in shuffled_all:  # in permutation order, so the sums are reproducible
             shuffled_sum += shuffled
             exceed += shuffled >= info - 1e-12
         out["info"][units], out["plugin"][units], out["bias"][units] = info, plugin, bias
         out["shuffle"][units], out["exceed"][units] = shuffled_sum, exceed
+        if null_model == "exact":
+            out["exact"][units] = _exact_null(
+                _joint_counts_of(binned[units], n_bins, unit_codes, n_classes), correction)
 
-    if n_shuffles:
+    p_value = (1.0 + out["exceed"]) / (1.0 + n_shuffles) if n_shuffles else None
+    if null_model == "exact":
+        shuffle_mean = out["exact"]
+        information = out["info"] - shuffle_mean
+    elif n_shuffles:
         shuffle_mean = out["shuffle"] / n_shuffles
         information = out["info"] - shuffle_mean
-        p_value = (1.0 + out["exceed"]) / (1.0 + n_shuffles)
     else:
-        shuffle_mean, p_value, information = None, None, out["info"]
+        shuffle_mean, information = None, out["info"]
     return InformationResult(
         information=information,
         plugin=out["plugin"],
@@ -429,6 +686,7 @@ def mutual_information(
         p_value=p_value,
         n_bins_used=n_bins_used,
         degenerate=None if n_bins_used is None else np.asarray(n_bins_used) == 1,
+        null_model=null_model,
     )
 
 
@@ -441,15 +699,18 @@ def information(
     n_shuffles: int = 100,
     seed: int = 0,
     qe_repartitions: int = 10,
+    null_model: str = "shuffles",
 ) -> InformationResult:
-    """I(R;X) in bits from raw responses ``(unit, sample)``: bin, then estimate.
+    """I(R;X) in bits from raw responses ``(unit, sample)``: bin, then estimate
+    (:func:`mutual_information`).
 
     Units with a single distinct response are reported in ``degenerate`` and
     carry exactly zero information (not dropped).
     """
     binned, used = equipopulated_bins(responses, n_bins)
     return mutual_information(binned, labels, correction=correction, n_shuffles=n_shuffles,
-                              seed=seed, n_bins_used=used, qe_repartitions=qe_repartitions)
+                              seed=seed, n_bins_used=used, qe_repartitions=qe_repartitions,
+                              null_model=null_model)
 
 
 def conditional_information_plugin(binned, labels, given) -> np.ndarray:
@@ -509,6 +770,7 @@ def decompose(
     n_shuffles: int = 100,
     seed: int = 0,
     qe_repartitions: int = 10,
+    null_model: str = "shuffles",
 ) -> Decomposition:
     """Split stimulus information into a low-level part and the rest (Ince et al. 2012).
 
@@ -527,7 +789,7 @@ def decompose(
         low = low_codes[0] if low.ndim == 1 else low_codes
     binned, used = equipopulated_bins(r, n_bins)
     kwargs = dict(correction=correction, n_shuffles=n_shuffles, seed=seed, n_bins_used=used,
-                  qe_repartitions=qe_repartitions)
+                  qe_repartitions=qe_repartitions, null_model=null_model)
     i_s = mutual_information(binned, stimulus, **kwargs)
     i_l = mutual_information(binned, low, **kwargs)
     residual = i_s.information - i_l.information
@@ -570,6 +832,7 @@ def invariant_object_information(
     n_shuffles: int = 100,
     seed: int = 0,
     qe_repartitions: int = 10,
+    null_model: str = "shuffles",
 ) -> dict:
     """View-invariant object information per unit, averaged over object pairs.
 
@@ -609,7 +872,8 @@ def invariant_object_information(
         rows = np.concatenate([r[:, np.r_[order[a], order[b]]] for a, b in pairs])
         labels = np.repeat([0, 1], counts[0])
         result = information(rows, labels, n_bins=n_bins, correction=correction,
-                             n_shuffles=n_shuffles, seed=seed, qe_repartitions=qe_repartitions)
+                             n_shuffles=n_shuffles, seed=seed, qe_repartitions=qe_repartitions,
+                             null_model=null_model)
         pair_info[:] = result.information.reshape(len(pairs), -1).T
         if result.p_value is not None:
             pair_p[:] = result.p_value.reshape(len(pairs), -1).T
@@ -618,7 +882,7 @@ def invariant_object_information(
             in_pair = (codes == a) | (codes == b)
             result = information(r[:, in_pair], codes[in_pair], n_bins=n_bins,
                                  correction=correction, n_shuffles=n_shuffles, seed=seed + k,
-                                 qe_repartitions=qe_repartitions)
+                                 qe_repartitions=qe_repartitions, null_model=null_model)
             pair_info[:, k] = result.information
             if result.p_value is not None:
                 pair_p[:, k] = result.p_value

@@ -35,6 +35,7 @@ class InformationOptions:
     bias_correction: str = "pt"
     qe_repartitions: int = 10
     shuffles: int = 100
+    null_model: str = "shuffles"
     invariance_threshold: float = 0.9
     invariance_sweep: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
     receptive_fields: str = "bars"

@@ -23,7 +23,7 @@ import xarray as xr
 from .._validation import as_finite_matrix
 from ..information import equipopulated_bins, invariant_object_information, mutual_information
 from ..stats import bootstrap_median_se
-from ..stimuli.properties import rf_contrast, rf_luminance, rf_orientation_energy
+from ..stimuli.properties import rf_statistics
 from ..stimuli.sets import default_position_nearer, views_23_index
 from .options import InformationOptions, NoiseOptions
 from .receptive_fields import rf_centres
@@ -66,12 +66,12 @@ def rf_variables(stimuli: xr.Dataset, rf_maps, rf_azimuth_deg,
                  ) -> RFVariables:
     """RF luminance, contrast and orientation energy of every stimulus for every unit.
     ``energy_maps``: the stimuli's precomputed ``orientation_energy`` (shared by layers)."""
-    images = stimuli["images"].values
-    energy, _ = rf_orientation_energy(images, rf_maps, stimuli.attrs["deg_per_pixel"],
-                                      wavelength_deg, energy=energy_maps)
-    return RFVariables(luminance=rf_luminance(images, rf_maps),
-                       contrast=rf_contrast(images, rf_maps),
-                       orientation_energy=energy,
+    stats = rf_statistics(stimuli["images"].values, rf_maps,
+                          ("luminance", "contrast", "orientation_energy"),
+                          deg_per_pixel=stimuli.attrs["deg_per_pixel"],
+                          wavelength_deg=wavelength_deg, energy=energy_maps)
+    return RFVariables(luminance=stats["luminance"], contrast=stats["contrast"],
+                       orientation_energy=stats["orientation_energy"],
                        azimuth_deg=np.asarray(rf_azimuth_deg, dtype=np.float64))
 
 
@@ -150,7 +150,7 @@ def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
     n_pairs = np.zeros((n_units, len(thresholds)), dtype=np.int64)
     n_bins_used = np.zeros(n_units, dtype=np.int64)
     kwargs = dict(correction=options.bias_correction, n_shuffles=options.shuffles, seed=seed,
-                  qe_repartitions=options.qe_repartitions)
+                  qe_repartitions=options.qe_repartitions, null_model=options.null_model)
     for units, chosen in unit_view_groups(stimuli, variables.azimuth_deg):
         if len(units) == 0:
             continue
@@ -200,7 +200,7 @@ def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
                 group, shared["O"], per_unit["L"], thresholds=thresholds,
                 n_bins=options.n_bins, correction=options.bias_correction,
                 n_shuffles=options.shuffles, seed=seed,
-                qe_repartitions=options.qe_repartitions)
+                qe_repartitions=options.qe_repartitions, null_model=options.null_model)
             sweep[units] = invariant["information"]
             n_pairs[units] = invariant["n_pairs"]
     degenerate = n_bins_used == 1  # their information terms are 0 by construction
@@ -237,7 +237,8 @@ def identity_information(counts, options: InformationOptions = InformationOption
     labels = np.repeat(np.arange(n_stimuli), n_trials)
     result = mutual_information(binned, labels, correction=options.bias_correction,
                                 n_shuffles=options.shuffles, seed=seed,
-                                qe_repartitions=options.qe_repartitions)
+                                qe_repartitions=options.qe_repartitions,
+                                null_model=options.null_model)
     table = {name: np.full(n_units, np.nan) for name in (*UNIT_TERMS, "I_O", "p_O")}
     table["I_S"] = result.information
     if result.p_value is not None:
@@ -248,7 +249,8 @@ def identity_information(counts, options: InformationOptions = InformationOption
             by_object = mutual_information(binned, np.repeat(codes, n_trials),
                                            correction=options.bias_correction,
                                            n_shuffles=options.shuffles, seed=seed,
-                                           qe_repartitions=options.qe_repartitions)
+                                           qe_repartitions=options.qe_repartitions,
+                                           null_model=options.null_model)
             table["I_O"] = by_object.information
             if by_object.p_value is not None:
                 table["p_O"] = by_object.p_value

@@ -34,8 +34,9 @@ def _as_images(images) -> np.ndarray:
 
 
 def _as_rf_maps(rf_maps, image_shape: tuple[int, int]) -> np.ndarray:
-    """Validate RF maps and normalise each to peak 1: ``(units, y * x)``."""
-    maps = np.asarray(getattr(rf_maps, "values", rf_maps), dtype=np.float64)
+    """Validate RF maps ``(units, y, x)`` against the image grid; returned as given (no copy
+    of float32 maps), normalised block by block in :func:`_normalised_blocks`."""
+    maps = np.asarray(getattr(rf_maps, "values", rf_maps))
     if maps.ndim == 2:
         maps = maps[None]
     if maps.ndim != 3 or maps.shape[1:] != image_shape:
@@ -44,12 +45,28 @@ def _as_rf_maps(rf_maps, image_shape: tuple[int, int]) -> np.ndarray:
             f"images; got {maps.shape}. Resample the RF maps onto the image grid first."
         )
     check_finite(maps, "rf_maps")
-    if (maps < 0).any():
+    flat = maps.reshape(len(maps), -1)
+    if flat.min(initial=0.0) < 0:
         raise ValueError("rf_maps must be non-negative weights (e.g. a fitted Gaussian).")
-    peaks = maps.reshape(len(maps), -1).max(axis=1)
+    peaks = flat.max(axis=1)
     if (peaks <= 0).any():
         raise ValueError(f"rf_maps {np.flatnonzero(peaks <= 0).tolist()} are all zero.")
-    return maps.reshape(len(maps), -1) / peaks[:, None]
+    return flat
+
+
+# Units per block of the RF sums: the float64 copy of a block's maps stays near this size.
+_RF_BLOCK_BYTES = 128 * 2**20
+
+
+def _normalised_blocks(maps: np.ndarray):
+    """``(units slice, weights (block, y * x) float64, weights' row sums (block, 1))`` over
+    blocks of ``maps (units, y * x)``, each map normalised to peak 1."""
+    block = max(1, _RF_BLOCK_BYTES // (8 * maps.shape[1]))
+    for start in range(0, len(maps), block):
+        units = slice(start, min(start + block, len(maps)))
+        weights = maps[units].astype(np.float64)
+        weights /= weights.max(axis=1)[:, None]
+        yield units, weights, weights.sum(axis=1, keepdims=True)
 
 
 def image_properties(stimuli, deg_per_pixel: float | None = None,
@@ -89,21 +106,63 @@ def image_properties(stimuli, deg_per_pixel: float | None = None,
 def rf_luminance(images, rf_maps) -> np.ndarray:
     """RF luminance ``(units, stimuli)``: the image weighted by the RF map (normalised to peak
     1), divided by what a full-field maximal-brightness image (all ones) gives."""
-    images = _as_images(images)
-    weights = _as_rf_maps(rf_maps, images.shape[1:])
-    return (weights @ images.reshape(len(images), -1).T) / weights.sum(axis=1, keepdims=True)
+    return rf_statistics(images, rf_maps, ("luminance",))["luminance"]
 
 
 def rf_contrast(images, rf_maps) -> np.ndarray:
     """RF contrast ``(units, stimuli)``: the RF-weighted standard deviation of the image
     luminance, sqrt(sum w (I - L)^2 / sum w) with L the RF-weighted mean."""
+    return rf_statistics(images, rf_maps, ("contrast",))["contrast"]
+
+
+RF_STATISTICS = ("luminance", "contrast", "orientation_energy", "orientation_deg")
+
+
+def rf_statistics(images, rf_maps, which=RF_STATISTICS, *, deg_per_pixel: float | None = None,
+                  wavelength_deg: float = 10.0, orientations_deg=(0.0, 45.0, 90.0, 135.0),
+                  energy=None) -> dict[str, np.ndarray]:
+    """The RF statistics in ``which``, each ``(units, stimuli)``, from one pass over the RF
+    maps (validated once, normalised to peak 1 in blocks of units, so no float64 copy of
+    every map is held): ``luminance`` (:func:`rf_luminance`), ``contrast``
+    (:func:`rf_contrast`), and ``orientation_energy`` / ``orientation_deg``
+    (:func:`rf_orientation_energy`; give ``deg_per_pixel`` or the precomputed ``energy``
+    maps ``(stimuli, orientations, y, x)``). Each value is the same float64 dot product the
+    separate functions compute."""
+    unknown = set(which) - set(RF_STATISTICS)
+    if unknown:
+        raise ValueError(f"unknown RF statistics {sorted(unknown)}; choose from {RF_STATISTICS}.")
     images = _as_images(images)
-    weights = _as_rf_maps(rf_maps, images.shape[1:])
-    flat = images.reshape(len(images), -1)
-    total = weights.sum(axis=1, keepdims=True)
-    mean = (weights @ flat.T) / total
-    mean_square = (weights @ (flat ** 2).T) / total
-    return np.sqrt(np.clip(mean_square - mean ** 2, 0.0, None))
+    maps = _as_rf_maps(rf_maps, images.shape[1:])
+    n = len(images)
+    flat_t = images.reshape(n, -1).T
+    need_mean = "luminance" in which or "contrast" in which
+    square_t = (images.reshape(n, -1) ** 2).T if "contrast" in which else None
+    orientation = "orientation_energy" in which or "orientation_deg" in which
+    if orientation:
+        if energy is None:
+            if deg_per_pixel is None:
+                raise ValueError("orientation energy needs deg_per_pixel or the energy maps.")
+            energy = orientation_energy(images, deg_per_pixel, wavelength_deg, orientations_deg)
+        n_orientations = energy.shape[1]
+        energy_t = np.asarray(energy, dtype=np.float64).reshape(n * n_orientations, -1).T
+        angles = np.asarray(orientations_deg, dtype=np.float64)
+    out = {name: np.empty((len(maps), n)) for name in which}
+    for units, weights, total in _normalised_blocks(maps):
+        if need_mean:
+            mean = (weights @ flat_t) / total
+            if "luminance" in which:
+                out["luminance"][units] = mean
+        if square_t is not None:
+            mean_square = (weights @ square_t) / total
+            out["contrast"][units] = np.sqrt(np.clip(mean_square - mean ** 2, 0.0, None))
+        if orientation:
+            per_rf = (weights @ energy_t).reshape(len(weights), n, n_orientations)
+            per_rf /= total[:, :, None]
+            if "orientation_energy" in which:
+                out["orientation_energy"][units] = per_rf.max(axis=2)
+            if "orientation_deg" in which:
+                out["orientation_deg"][units] = angles[per_rf.argmax(axis=2)]
+    return out
 
 
 def gabor_bank(deg_per_pixel: float, wavelength_deg: float = 10.0,
@@ -159,13 +218,7 @@ def rf_orientation_energy(images, rf_maps, deg_per_pixel: float, wavelength_deg:
     (units, stimuli))``, the RF-weighted mean energy of the strongest orientation and that
     orientation. ``energy``: precomputed :func:`orientation_energy` maps of ``images`` (pass
     them when analysing many layers of one stimulus set)."""
-    images = _as_images(images)
-    weights = _as_rf_maps(rf_maps, images.shape[1:])
-    if energy is None:
-        energy = orientation_energy(images, deg_per_pixel, wavelength_deg, orientations_deg)
-    n, n_orientations = energy.shape[:2]
-    per_rf = (weights @ energy.reshape(n * n_orientations, -1).T).reshape(len(weights), n,
-                                                                          n_orientations)
-    per_rf /= weights.sum(axis=1)[:, None, None]
-    dominant = per_rf.argmax(axis=2)
-    return per_rf.max(axis=2), np.asarray(orientations_deg, dtype=np.float64)[dominant]
+    stats = rf_statistics(images, rf_maps, ("orientation_energy", "orientation_deg"),
+                          deg_per_pixel=deg_per_pixel, wavelength_deg=wavelength_deg,
+                          orientations_deg=orientations_deg, energy=energy)
+    return stats["orientation_energy"], stats["orientation_deg"]
