@@ -93,3 +93,25 @@ def test_batched_svms_reach_the_liblinear_minimum(n_features):
         ours = _svm_objective(weights[p], x[p, keep], y[p, keep])
         assert ours <= _svm_objective(w_ref, x[p, keep], y[p, keep]) + 1e-9
         np.testing.assert_allclose(weights[p], w_ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("n_features", [5, 90])
+def test_packing_the_training_samples_reaches_the_same_svms(n_features):
+    """The separability protocol fits each SVM on its training samples packed to the front
+    (test samples dropped); the minimiser is the one of the padded problem, and problems
+    that converge early stop while the others go on."""
+    from prunedistill.decoding import fit_linear_svms
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(20, 60, n_features))
+    y = (rng.random((20, 60)) < 0.5).astype(int)
+    x[:, :, 0] += np.linspace(0.2, 4, 20)[:, None] * y  # problems of every difficulty
+    train = rng.random((20, 60)) < 0.8
+    padded = fit_linear_svms(x, y, train)
+    order = np.argsort(~train, axis=1, kind="stable")[:, :train.sum(axis=1).max()]
+    packed = fit_linear_svms(np.take_along_axis(x, order[:, :, None], 1),
+                             np.take_along_axis(y, order, 1), np.take_along_axis(train, order, 1))
+    np.testing.assert_allclose(packed, padded, rtol=0, atol=1e-9)
+    for p in range(20):
+        objective = _svm_objective(packed[p], x[p, train[p]], y[p, train[p]])
+        assert objective <= _svm_objective(padded[p], x[p, train[p]], y[p, train[p]]) + 1e-12
