@@ -66,7 +66,15 @@ def test_vgg11_extraction_equals_direct_forward():
     torch.testing.assert_close(out["classifier.0"], fc)
 
 
-def test_streamed_gram_gives_the_full_distance_matrix(tmp_path, images64):
+@pytest.mark.parametrize("pending_bytes", [None, 2 * 5 * 16384 * 8])
+def test_streamed_gram_gives_the_full_distance_matrix(tmp_path, images64, monkeypatch,
+                                                       pending_bytes):
+    """Also with batches held back and flushed mid-way (reads of the spill between its
+    appends) and at the end."""
+    import prunedistill.distances
+
+    if pending_bytes is not None:
+        monkeypatch.setattr(prunedistill.distances, "PENDING_BYTES", pending_bytes)
     model = load_model("embedded", "untrained:0")
     path = extract_to_store(model, images64, "checkpoints", tmp_path / "act.zarr",
                             batch_size=5, subset_size=50)

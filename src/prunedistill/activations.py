@@ -211,6 +211,7 @@ class _RowSpill:
         self._handle = open(path, "w+b")  # noqa: SIM115 -- kept open across batches
 
     def append(self, rows: np.ndarray) -> None:
+        self._handle.seek(0, 2)  # reads move the position: append at the end
         self._handle.write(np.ascontiguousarray(rows, dtype=np.float32).tobytes())
         self._handle.flush()
         self.n_rows += len(rows)
@@ -391,10 +392,11 @@ def extract_to_store(model: LoadedModel, stimuli, layers: str | Sequence[str], p
         for info in infos:
             act, _, _, accumulator, spill = sinks[info.name]
             group = root[info.name]
+            if accumulator is not None:  # its last rows' terms may read the spill
+                group.create_array("gram", data=accumulator.gram())
             if spill is not None:
                 spill.close()
             if accumulator is not None:
-                group.create_array("gram", data=accumulator.gram())
                 digests = np.frombuffer(b"".join(accumulator.digests()), dtype=np.uint8)
                 group.create_array("row_digest", data=digests.reshape(n_stimuli, 16))
         root.attrs.update({

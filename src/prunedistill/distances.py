@@ -30,6 +30,8 @@ from ._validation import as_finite_matrix, check_finite
 # Working-set budget for one block of the candidate search (bytes).
 _BLOCK_BYTES = 64 * 2**20
 _REFINE_BYTES = 2 * 2**20
+# Rows a StreamingGram holds back (as float64) before computing their Gram terms together.
+PENDING_BYTES = 128 * 2**20
 # Rows per block of the symmetric candidate search: small enough that the
 # triangle is computed with little waste, large enough for efficient GEMMs.
 _SYMMETRIC_BLOCK = 512
@@ -442,30 +444,37 @@ class StreamingGram:
     batches are being written to), so the layer is never held in memory. All rows are
     shifted by the first batch's mean, which distances ignore, to keep the float64 sums
     well conditioned. Row hashes are taken on the way for exact-duplicate detection.
+    Batches are held until about ``pending_bytes`` of them (as float64) have arrived, then
+    their terms are computed together (``pending_bytes=0``: batch by batch).
 
-    Memory: the ``(N, N)`` float64 matrix, the ``(D,)`` shift and one block of rows.
+    Memory: the ``(N, N)`` float64 matrix, the ``(D,)`` shift, the pending rows and one
+    block of rows.
     """
 
-    def __init__(self, n_points: int, rows_source, *, block_bytes: int = 64 * 2**20):
+    def __init__(self, n_points: int, rows_source, *, block_bytes: int = 64 * 2**20,
+                 pending_bytes: int | None = None):
         if n_points < 3:
             raise ValueError(f"need at least 3 points for distances; got {n_points}.")
         self.n_points = n_points
         self.n_rows = 0
         self._source = rows_source
         self._block_bytes = block_bytes
+        self._pending_bytes = PENDING_BYTES if pending_bytes is None else pending_bytes
+        self._pending: list[np.ndarray] = []
+        self._done = 0  # rows whose Gram rows and columns are complete
         self._gram = np.zeros((n_points, n_points), dtype=np.float64)
         self._shift = None
         self._digests: list[bytes] = []
 
     def update(self, batch) -> None:
-        """Add the next rows ``(b, D)``; earlier rows must be readable from the source."""
+        """Add the next rows ``(b, D)``; earlier rows must be readable from the source by
+        the time the Gram terms are computed (the next call, or :meth:`gram`)."""
         if hasattr(batch, "detach"):
             batch = batch.detach().cpu().numpy()
         batch = np.asarray(batch)
         if batch.ndim != 2:
             raise ValueError(f"a batch of rows must be 2D (rows, features); got {batch.shape}.")
-        start, stop = self.n_rows, self.n_rows + batch.shape[0]
-        if stop > self.n_points:
+        if self.n_rows + batch.shape[0] > self.n_points:
             raise ValueError(f"more than the {self.n_points} rows announced were added.")
         check_finite(batch, "rows")
         canonical = np.ascontiguousarray(batch) + 0  # -0.0 -> 0.0
@@ -475,21 +484,36 @@ class StreamingGram:
         elif batch.shape[1] != self._shift.shape[0]:
             raise ValueError(f"rows have {batch.shape[1]} features; earlier ones had "
                              f"{self._shift.shape[0]}.")
-        current = np.subtract(batch, self._shift, dtype=np.float64)
+        # Batches wait until they fill the pending budget: one wide GEMM against the earlier
+        # rows (compute-bound) instead of a skinny one per batch (memory-bound), and the
+        # earlier rows are read back once per flush instead of once per batch.
+        self._pending.append(np.array(batch, copy=True))
+        self.n_rows += batch.shape[0]
+        pending_rows = self.n_rows - self._done
+        if (pending_rows + batch.shape[0]) * batch.shape[1] * 8 > self._pending_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        start, stop = self._done, self.n_rows
+        current = np.subtract(np.concatenate(self._pending), self._shift, dtype=np.float64)
+        self._pending = []
         self._gram[start:stop, start:stop] = current @ current.T
-        block = max(1, self._block_bytes // (8 * batch.shape[1]))
+        block = max(1, self._block_bytes // (8 * current.shape[1]))
         for first in range(0, start, block):
             last = min(first + block, start)
             earlier = np.subtract(self._source[first:last], self._shift, dtype=np.float64)
             cross = earlier @ current.T
             self._gram[first:last, start:stop] = cross
             self._gram[start:stop, first:last] = cross.T
-        self.n_rows = stop
+        self._done = stop
 
     def gram(self) -> np.ndarray:
         """The (shifted) Gram matrix ``(N, N)``, float64."""
         if self.n_rows != self.n_points:
             raise ValueError(f"only {self.n_rows} of {self.n_points} rows were added.")
+        self._flush()
         return self._gram
 
     def distance_matrix(self) -> DistanceMatrix:
