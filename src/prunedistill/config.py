@@ -198,6 +198,9 @@ class InformationConfig(_Section):
     receptive_fields: Literal["bars", "gradient", "full_field"] = "bars"
     noise: NoiseConfig = NoiseConfig()
     alpha: float = Field(0.05, gt=0, lt=1)
+    device: str = Field("cpu", pattern=r"^(cpu|cuda(:[0-9]+)?)$", description="cpu "
+                        "(numpy), or cuda[:N]: the GEMMs of the shuffles and of the RF "
+                        "variables on that GPU (same results, to rounding)")
 
     @field_validator("null_model")
     @classmethod

@@ -55,6 +55,29 @@ def resolve_device(device=None) -> str:
     return str(device)
 
 
+def device_matmul(a, b, device="cpu") -> np.ndarray:
+    """``a @ b`` as numpy: with numpy when ``device`` is ``"cpu"``, else in torch on
+    ``device`` (``"cuda"``, ``"cuda:1"``, or a ``torch.device``; tests pass
+    ``torch.device("cpu")`` to run the torch code on the CPU). Operands already on the
+    device (torch tensors, e.g. from :func:`to_device`) are used as they are; the arithmetic
+    is in the operands' dtype."""
+    if isinstance(device, str) and device == "cpu":
+        return a @ b
+    return (to_device(a, device) @ to_device(b, device)).cpu().numpy()
+
+
+def to_device(array, device):
+    """``array`` ready for :func:`device_matmul` on ``device``: itself on the CPU, else a
+    torch tensor there (moved once, reused by every product)."""
+    if isinstance(device, str) and device == "cpu":
+        return array
+    import torch
+
+    if torch.is_tensor(array):
+        return array.to(device)
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+
+
 def unique_row_index(rows_digests: list[bytes]) -> np.ndarray:
     """Indices of the first occurrence of each distinct digest, in original order."""
     first: dict[bytes, int] = {}

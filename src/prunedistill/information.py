@@ -23,6 +23,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from ._validation import as_finite_matrix, as_labels
+from .distances import device_matmul
 
 __all__ = [
     "equipopulated_bins",
@@ -359,7 +360,7 @@ _GEMM_MAX_CLASSES = 64
 _ONE_HOT_ELEMENTS = 2**23
 
 
-def _class_histogram_keys(binned, n_bins, codes, n_classes, orders, radix):
+def _class_histogram_keys(binned, n_bins, codes, n_classes, orders, radix, device="cpu"):
     """Each class's response histogram packed into one integer, for every label order:
     ``keys (order, unit, class) = sum_b count_b * radix**b``, with ``count_b`` the samples
     of the class in bin b when sample s carries the label ``codes[..., orders[p, s]]``.
@@ -369,11 +370,14 @@ def _class_histogram_keys(binned, n_bins, codes, n_classes, orders, radix):
     sample)`` with the one-hot reordered labels ``(sample, order * class)``, exact because
     every partial sum is an integer below the float's 2**24 (float32) or 2**53 (float64).
     Per-unit labels ``(unit, sample)``, and labels with so many classes that the one-hot
-    GEMM costs more than counting: one weighted bincount per order.
+    GEMM costs more than counting: one weighted bincount per order. On a torch ``device``
+    the GEMM is in float64 (exact whatever the device's float32 matmul precision, e.g.
+    TF32), so the keys equal the CPU's to the bit.
     """
     n_units, n_samples = binned.shape
     n_orders = len(orders)
-    dtype = np.float32 if radix ** n_bins <= 2**24 else np.float64
+    on_cpu = isinstance(device, str) and device == "cpu"
+    dtype = np.float32 if on_cpu and radix ** n_bins <= 2**24 else np.float64
     weights = (float(radix) ** binned.astype(np.int64)).astype(dtype)
     keys = np.empty((n_orders, n_units, n_classes), dtype=np.int64)
     if codes.shape[0] == 1 and n_classes <= _GEMM_MAX_CLASSES:
@@ -381,7 +385,7 @@ def _class_histogram_keys(binned, n_bins, codes, n_classes, orders, radix):
         for start in range(0, n_orders, chunk):
             labels = codes[0][orders[start:start + chunk].T]  # (sample, order)
             one_hot = (labels[:, :, None] == np.arange(n_classes)).astype(dtype)
-            part = weights @ one_hot.reshape(n_samples, -1)
+            part = device_matmul(weights, one_hot.reshape(n_samples, -1), device)
             keys[start:start + chunk] = part.reshape(n_units, -1, n_classes).transpose(1, 0, 2)
         return keys
     offset = (np.arange(n_units, dtype=np.int64) * n_classes)[:, None]
@@ -405,7 +409,7 @@ def _distinct_keys(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarra
     return np.flatnonzero(present), position[keys]
 
 
-def _estimates_from_keys(binned, n_bins, codes, n_classes, correction, orders):
+def _estimates_from_keys(binned, n_bins, codes, n_classes, correction, orders, device="cpu"):
     """Corrected (PT, observed-bins PT, or none) information of the labels in every order
     of ``orders (order, sample)`` (the first the identity): ``(information, plugin, bias)``
     per unit for the first order and ``(order - 1, unit)`` for the rest.
@@ -423,7 +427,7 @@ def _estimates_from_keys(binned, n_bins, codes, n_classes, correction, orders):
                                      orders[1:])
     bayesian = correction == "pt"
     m = _margins(counts, bayesian)
-    keys = _class_histogram_keys(binned, n_bins, codes, n_classes, orders, radix)
+    keys = _class_histogram_keys(binned, n_bins, codes, n_classes, orders, radix, device)
     distinct, inverse = _distinct_keys(keys, radix ** n_bins)
     histograms = (distinct[:, None] // radix ** np.arange(n_bins)) % radix  # (key, bin)
     cell = _xlog2x(int(m.n.max()))[histograms]
@@ -592,6 +596,7 @@ def mutual_information(
     n_bins_used=None,
     qe_repartitions: int = 10,
     null_model: str = "shuffles",
+    device="cpu",
 ) -> InformationResult:
     """I(R;X) in bits for already-binned responses.
 
@@ -610,6 +615,8 @@ def mutual_information(
             its mean over the ``n_shuffles`` permutations; ``"exact"`` subtracts its mean
             over all permutations (:func:`_exact_null`), so no shuffles are needed for the
             estimate, and ``n_shuffles`` only gives the p-values (none when 0).
+        device: ``"cpu"``, or a torch device for the GEMM of the shuffled histograms (the
+            results are the same to the bit).
     """
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {CORRECTIONS}; got {correction!r}.")
@@ -656,7 +663,7 @@ def mutual_information(
                                               correction, parts, permutations)
         else:
             estimates = _estimates_from_keys(binned[units], n_bins, unit_codes, n_classes,
-                                             correction, orders)
+                                             correction, orders, device)
         info, plugin, bias, shuffled_all = estimates
         shuffled_sum = np.zeros_like(info)
         exceed = np.zeros_like(info)
@@ -700,6 +707,7 @@ def information(
     seed: int = 0,
     qe_repartitions: int = 10,
     null_model: str = "shuffles",
+    device="cpu",
 ) -> InformationResult:
     """I(R;X) in bits from raw responses ``(unit, sample)``: bin, then estimate
     (:func:`mutual_information`).
@@ -710,7 +718,7 @@ def information(
     binned, used = equipopulated_bins(responses, n_bins)
     return mutual_information(binned, labels, correction=correction, n_shuffles=n_shuffles,
                               seed=seed, n_bins_used=used, qe_repartitions=qe_repartitions,
-                              null_model=null_model)
+                              null_model=null_model, device=device)
 
 
 def conditional_information_plugin(binned, labels, given) -> np.ndarray:
@@ -833,6 +841,7 @@ def invariant_object_information(
     seed: int = 0,
     qe_repartitions: int = 10,
     null_model: str = "shuffles",
+    device="cpu",
 ) -> dict:
     """View-invariant object information per unit, averaged over object pairs.
 
@@ -873,7 +882,7 @@ def invariant_object_information(
         labels = np.repeat([0, 1], counts[0])
         result = information(rows, labels, n_bins=n_bins, correction=correction,
                              n_shuffles=n_shuffles, seed=seed, qe_repartitions=qe_repartitions,
-                             null_model=null_model)
+                             null_model=null_model, device=device)
         pair_info[:] = result.information.reshape(len(pairs), -1).T
         if result.p_value is not None:
             pair_p[:] = result.p_value.reshape(len(pairs), -1).T
@@ -882,7 +891,8 @@ def invariant_object_information(
             in_pair = (codes == a) | (codes == b)
             result = information(r[:, in_pair], codes[in_pair], n_bins=n_bins,
                                  correction=correction, n_shuffles=n_shuffles, seed=seed + k,
-                                 qe_repartitions=qe_repartitions, null_model=null_model)
+                                 qe_repartitions=qe_repartitions, null_model=null_model,
+                                 device=device)
             pair_info[:, k] = result.information
             if result.p_value is not None:
                 pair_p[:, k] = result.p_value

@@ -41,6 +41,7 @@ class InformationOptions:
     receptive_fields: str = "bars"
     noise: NoiseOptions = field(default_factory=NoiseOptions)
     alpha: float = 0.05
+    device: str = "cpu"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from .._validation import as_finite_matrix
+from ..distances import resolve_device
 from ..information import equipopulated_bins, invariant_object_information, mutual_information
 from ..stats import bootstrap_median_se
 from ..stimuli.properties import rf_statistics
@@ -62,14 +63,14 @@ class RFVariables:
 
 
 def rf_variables(stimuli: xr.Dataset, rf_maps, rf_azimuth_deg,
-                 wavelength_deg: float = ORIENTATION_WAVELENGTH_DEG, *, energy_maps=None
-                 ) -> RFVariables:
+                 wavelength_deg: float = ORIENTATION_WAVELENGTH_DEG, *, energy_maps=None,
+                 device="cpu") -> RFVariables:
     """RF luminance, contrast and orientation energy of every stimulus for every unit.
     ``energy_maps``: the stimuli's precomputed ``orientation_energy`` (shared by layers)."""
     stats = rf_statistics(stimuli["images"].values, rf_maps,
                           ("luminance", "contrast", "orientation_energy"),
                           deg_per_pixel=stimuli.attrs["deg_per_pixel"],
-                          wavelength_deg=wavelength_deg, energy=energy_maps)
+                          wavelength_deg=wavelength_deg, energy=energy_maps, device=device)
     return RFVariables(luminance=stats["luminance"], contrast=stats["contrast"],
                        orientation_energy=stats["orientation_energy"],
                        azimuth_deg=np.asarray(rf_azimuth_deg, dtype=np.float64))
@@ -150,7 +151,8 @@ def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
     n_pairs = np.zeros((n_units, len(thresholds)), dtype=np.int64)
     n_bins_used = np.zeros(n_units, dtype=np.int64)
     kwargs = dict(correction=options.bias_correction, n_shuffles=options.shuffles, seed=seed,
-                  qe_repartitions=options.qe_repartitions, null_model=options.null_model)
+                  qe_repartitions=options.qe_repartitions, null_model=options.null_model,
+                  device=options.device)
     for units, chosen in unit_view_groups(stimuli, variables.azimuth_deg):
         if len(units) == 0:
             continue
@@ -200,7 +202,8 @@ def analyse_units(responses, stimuli: xr.Dataset, variables: RFVariables,
                 group, shared["O"], per_unit["L"], thresholds=thresholds,
                 n_bins=options.n_bins, correction=options.bias_correction,
                 n_shuffles=options.shuffles, seed=seed,
-                qe_repartitions=options.qe_repartitions, null_model=options.null_model)
+                qe_repartitions=options.qe_repartitions, null_model=options.null_model,
+                device=options.device)
             sweep[units] = invariant["information"]
             n_pairs[units] = invariant["n_pairs"]
     degenerate = n_bins_used == 1  # their information terms are 0 by construction
@@ -314,9 +317,12 @@ def analyse_layer(responses, stimuli: xr.Dataset, rf_maps,
     centres, the RF variables, the per-unit 23-view subsets, and a ``rf_valid`` flag.
     ``energy_maps``: ``stimuli.properties.orientation_energy`` of the stimuli, computed once
     for all layers."""
+    if options.device != "cpu":
+        resolve_device(options.device)  # a named error when the GPU is missing
     maps, valid = rf_maps_or_full_field(rf_maps)
     azimuth, _ = rf_centres(maps, stimuli["x"].values, stimuli["y"].values)
-    variables = rf_variables(stimuli, maps, azimuth, energy_maps=energy_maps)
+    variables = rf_variables(stimuli, maps, azimuth, energy_maps=energy_maps,
+                             device=options.device)
     table = analyse_units(responses, stimuli, variables, options, seed=seed)
     table["rf_valid"] = ("unit", valid)
     return table

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_finite
+from ..distances import device_matmul, to_device
 from .pixels import luma
 
 TRANSFORMATION_COORDS = ("object", "view", "transformation", "position_deg", "elevation_deg",
@@ -120,23 +121,25 @@ RF_STATISTICS = ("luminance", "contrast", "orientation_energy", "orientation_deg
 
 def rf_statistics(images, rf_maps, which=RF_STATISTICS, *, deg_per_pixel: float | None = None,
                   wavelength_deg: float = 10.0, orientations_deg=(0.0, 45.0, 90.0, 135.0),
-                  energy=None) -> dict[str, np.ndarray]:
+                  energy=None, device="cpu") -> dict[str, np.ndarray]:
     """The RF statistics in ``which``, each ``(units, stimuli)``, from one pass over the RF
     maps (validated once, normalised to peak 1 in blocks of units, so no float64 copy of
     every map is held): ``luminance`` (:func:`rf_luminance`), ``contrast``
     (:func:`rf_contrast`), and ``orientation_energy`` / ``orientation_deg``
     (:func:`rf_orientation_energy`; give ``deg_per_pixel`` or the precomputed ``energy``
     maps ``(stimuli, orientations, y, x)``). Each value is the same float64 dot product the
-    separate functions compute."""
+    separate functions compute; ``device`` (a torch device other than ``"cpu"``) computes
+    the products there, in float64 (equal to the CPU's to rounding)."""
     unknown = set(which) - set(RF_STATISTICS)
     if unknown:
         raise ValueError(f"unknown RF statistics {sorted(unknown)}; choose from {RF_STATISTICS}.")
     images = _as_images(images)
     maps = _as_rf_maps(rf_maps, images.shape[1:])
     n = len(images)
-    flat_t = images.reshape(n, -1).T
+    flat_t = to_device(images.reshape(n, -1).T, device)
     need_mean = "luminance" in which or "contrast" in which
-    square_t = (images.reshape(n, -1) ** 2).T if "contrast" in which else None
+    square_t = (to_device((images.reshape(n, -1) ** 2).T, device) if "contrast" in which
+                else None)
     orientation = "orientation_energy" in which or "orientation_deg" in which
     if orientation:
         if energy is None:
@@ -144,19 +147,22 @@ def rf_statistics(images, rf_maps, which=RF_STATISTICS, *, deg_per_pixel: float 
                 raise ValueError("orientation energy needs deg_per_pixel or the energy maps.")
             energy = orientation_energy(images, deg_per_pixel, wavelength_deg, orientations_deg)
         n_orientations = energy.shape[1]
-        energy_t = np.asarray(energy, dtype=np.float64).reshape(n * n_orientations, -1).T
+        energy_t = to_device(np.asarray(energy, dtype=np.float64).reshape(n * n_orientations,
+                                                                          -1).T, device)
         angles = np.asarray(orientations_deg, dtype=np.float64)
     out = {name: np.empty((len(maps), n)) for name in which}
     for units, weights, total in _normalised_blocks(maps):
+        block = to_device(weights, device)
         if need_mean:
-            mean = (weights @ flat_t) / total
+            mean = device_matmul(block, flat_t, device) / total
             if "luminance" in which:
                 out["luminance"][units] = mean
         if square_t is not None:
-            mean_square = (weights @ square_t) / total
+            mean_square = device_matmul(block, square_t, device) / total
             out["contrast"][units] = np.sqrt(np.clip(mean_square - mean ** 2, 0.0, None))
         if orientation:
-            per_rf = (weights @ energy_t).reshape(len(weights), n, n_orientations)
+            per_rf = device_matmul(block, energy_t, device).reshape(len(weights), n,
+                                                                    n_orientations)
             per_rf /= total[:, :, None]
             if "orientation_energy" in which:
                 out["orientation_energy"][units] = per_rf.max(axis=2)
