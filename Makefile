@@ -37,6 +37,7 @@ benchmarks: $(STAMP_DEV)
 	record extraction $(BIN)/python benchmarks/bench_extraction.py; \
 	record real_extraction $(BIN)/python benchmarks/bench_real_extraction.py; \
 	record analysis $(BIN)/python benchmarks/bench_analysis.py; \
+	record rf_frames $(BIN)/python benchmarks/bench_rf_frames.py; \
 	record nwb $(BIN)/python benchmarks/bench_nwb.py; \
 	record study benchmarks/bench_study.sh default; \
 	record study_imagenet benchmarks/bench_study.sh imagenet

@@ -166,13 +166,16 @@ class PointCloud:
     def __init__(self, points, *, device=None, validate=True):
         x = as_finite_matrix(points, "points", min_rows=3) if validate else points
         self.device = resolve_device(device)
-        x64 = np.asarray(x, dtype=np.float64)
+        raw = np.asarray(x)
+        x64 = raw.astype(np.float64, copy=False)
         # Centring removes the common offset that makes |x|^2 + |y|^2 - 2x.y cancel in the
         # candidate search; the exact distances come from the uncentred values, whose
-        # differences are exact for integer data (spike counts), so ties stay ties.
-        self._exact = x64
+        # differences are exact for integer data (spike counts), so ties stay ties. They are
+        # read from the points as given (float32 stays float32, converted per gathered
+        # block: the same float64 values, half the memory traffic).
+        self._exact = raw if raw.dtype == np.float32 else x64
         self._x64 = x64 - x64.mean(axis=0)
-        self._raw = x
+        self._raw = raw
 
     @property
     def n_points(self) -> int:
@@ -183,9 +186,12 @@ class PointCloud:
         return self._x64.shape[1]
 
     def unique_index(self) -> np.ndarray:
-        hasher = RowHasher(self.n_points)
-        hasher.update(np.asarray(self._raw))
-        return unique_row_index(hasher.digests())
+        """Indices of the first of each set of exactly equal rows (-0.0 equals 0.0), in
+        order: the rows compared as raw bytes, sorted, no hashing."""
+        rows = np.ascontiguousarray(self._raw) + 0  # -0.0 -> 0.0; same dtype, same bytes
+        as_bytes = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))
+        first = np.unique(as_bytes.ravel(), return_index=True)[1]
+        return np.sort(first).astype(np.int64)
 
     def subset(self, index: np.ndarray) -> PointCloud:
         return PointCloud(np.asarray(self._raw)[index], device=self.device, validate=False)
@@ -213,8 +219,9 @@ class PointCloud:
         """Exact k nearest of ``rows`` from differences with every point (no Gram)."""
         dist = np.empty((len(rows), k))
         index = np.empty((len(rows), k), dtype=np.int64)
+        exact = self._exact.astype(np.float64, copy=False)
         for out, row in enumerate(rows):
-            diff = self._exact - self._exact[row]
+            diff = exact - exact[row]
             d = np.sqrt(np.einsum("ij,ij->i", diff, diff))
             d[row] = np.inf
             values, nearest = _sorted_knn_from_rows(d[None, :], k)
@@ -258,7 +265,7 @@ class PointCloud:
         index = np.empty((n_rows, k), dtype=np.int64)
         for start in range(0, n_rows, block):
             stop = min(start + block, n_rows)
-            diff = self._exact[candidates[start:stop]]
+            diff = self._exact[candidates[start:stop]].astype(np.float64)
             diff -= self._exact[rows[start:stop], None, :]
             exact = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
             order = np.argsort(exact, axis=1, kind="stable")[:, :k]
