@@ -364,3 +364,26 @@ def test_checkpoints_are_the_block_outputs_of_every_family(name, blocks, count, 
         assert main(["layers", name]) == 0
         assert "checkpoints rule: the input, the outputs of the outermost InvertedResidual" \
             in capsys.readouterr().out
+
+
+def test_outputs_followed_by_in_place_operations_are_captured_before_them():
+    """The tap keeps the network's in-place ReLUs and residual additions: each hook copies
+    its module's output before a later in-place operation overwrites that tensor."""
+    model = load_model("resnet18", "untrained:1")
+    assert model.module.relu.inplace  # the in-place ReLU after bn1
+    images = np.random.default_rng(2).random((2, 224, 224)).astype(np.float32)
+    layers = resolve_layers(model, ["bn1", "layer1.0.bn2", "layer1.0"])
+    with LayerTap(model, layers) as tap:
+        out = tap(images)
+    net = model.module.eval()
+    with torch.no_grad():
+        x = model.preprocessing(images)
+        bn1 = net.bn1(net.conv1(x))
+        block = net.layer1[0]
+        start = net.maxpool(torch.relu(bn1))
+        bn2 = block.bn2(block.conv2(torch.relu(block.bn1(block.conv1(start)))))
+        after = torch.relu(bn2 + start)
+    assert (bn1 < 0).any() and (bn2 < 0).any()  # ReLU and += would have changed them
+    torch.testing.assert_close(out["bn1"], bn1.flatten(1))
+    torch.testing.assert_close(out["layer1.0.bn2"], bn2.flatten(1))
+    torch.testing.assert_close(out["layer1.0"], after.flatten(1))
