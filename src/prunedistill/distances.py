@@ -55,13 +55,19 @@ def resolve_device(device=None) -> str:
     return str(device)
 
 
+def runs_numpy(device) -> bool:
+    """Whether :func:`device_matmul` on ``device`` runs numpy: for the string ``"cpu"``
+    only (a ``torch.device``, even the CPU, selects torch)."""
+    return isinstance(device, str) and device == "cpu"
+
+
 def device_matmul(a, b, device="cpu") -> np.ndarray:
     """``a @ b`` as numpy: with numpy when ``device`` is ``"cpu"``, else in torch on
     ``device`` (``"cuda"``, ``"cuda:1"``, or a ``torch.device``; tests pass
     ``torch.device("cpu")`` to run the torch code on the CPU). Operands already on the
     device (torch tensors, e.g. from :func:`to_device`) are used as they are; the arithmetic
     is in the operands' dtype."""
-    if isinstance(device, str) and device == "cpu":
+    if runs_numpy(device):
         return a @ b
     return (to_device(a, device) @ to_device(b, device)).cpu().numpy()
 
@@ -69,7 +75,7 @@ def device_matmul(a, b, device="cpu") -> np.ndarray:
 def to_device(array, device):
     """``array`` ready for :func:`device_matmul` on ``device``: itself on the CPU, else a
     torch tensor there (moved once, reused by every product)."""
-    if isinstance(device, str) and device == "cpu":
+    if runs_numpy(device):
         return array
     import torch
 

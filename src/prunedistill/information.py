@@ -23,7 +23,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from ._validation import as_finite_matrix, as_labels
-from .distances import device_matmul
+from .distances import device_matmul, runs_numpy
 
 __all__ = [
     "equipopulated_bins",
@@ -182,25 +182,18 @@ def bayesian_relevant_bins(counts: np.ndarray) -> np.ndarray:
 
 def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows of ``rows (n, B)`` and the index of each row among them. Rows of
-    small non-negative integers (histograms) are packed into one integer key each and
-    marked in a dense table when the key space is small, else sorted."""
+    small non-negative integers (histograms) are packed into one integer key each
+    (:func:`_distinct_keys`), others sorted as rows."""
     base = int(rows.max()) + 1
     integer = rows.min() >= 0 and np.all(rows == np.floor(rows))
     if not integer or rows.shape[1] * np.log2(base) >= 62:
         distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
         return distinct, inverse.ravel()
     digits = base ** np.arange(rows.shape[1], dtype=np.int64)
-    keys = rows.astype(np.int64) @ digits
-    n_keys = base ** rows.shape[1]
-    if n_keys > max(1 << 20, 8 * len(rows)):
-        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        return rows[first], inverse.ravel()
-    present = np.zeros(n_keys, dtype=bool)
-    present[keys] = True
-    distinct_keys = np.flatnonzero(present)
-    position = np.cumsum(present) - 1
+    distinct_keys, inverse = _distinct_keys(rows.astype(np.int64) @ digits,
+                                            base ** rows.shape[1])
     distinct = (distinct_keys[:, None] // digits) % base
-    return distinct.astype(np.float64), position[keys]
+    return distinct.astype(np.float64), inverse
 
 
 def _bayesian_count_rows(counts: np.ndarray) -> np.ndarray:
@@ -256,6 +249,19 @@ def _margins(counts: np.ndarray, bayesian: bool) -> _Margins:
                     column > 0)
 
 
+def _plugin_from_cells(cell_sum: np.ndarray, m: _Margins) -> np.ndarray:
+    """Plug-in information, bits, from the sum of the cells' ``c log2 c``:
+    I = [sum c_rx log c_rx - sum c_r log c_r - sum c_x log c_x + N log N] / N."""
+    return (cell_sum - m.row_term - m.column_term + m.n_term) / m.n
+
+
+def _pt_bias(relevant_per_class: np.ndarray, m: _Margins) -> np.ndarray:
+    """Panzeri-Treves bias, bits, from the relevant bins of each class ``(..., class)``:
+    [sum over present classes of (R~_x - 1) - (R~ - 1)] / (2 N ln 2)."""
+    bias = ((relevant_per_class - 1) * m.present_class).sum(axis=-1) - (m.relevant - 1)
+    return bias / (2.0 * m.n * np.log(2.0))
+
+
 def _plugin_and_pt_bias(counts: np.ndarray, bayesian: bool = True,
                         margins: _Margins | None = None
                         ) -> tuple[np.ndarray, np.ndarray, _Margins]:
@@ -265,19 +271,15 @@ def _plugin_and_pt_bias(counts: np.ndarray, bayesian: bool = True,
     margin terms, which ``margins`` supplies when they are known (counts of permuted labels
     have the margins of the unpermuted ones).
 
-    I = [sum c_rx log c_rx - sum c_r log c_r - sum c_x log c_x + N log N] / N, with the
-    ``c log c`` terms read from a table: no divisions or logarithms per cell.
+    The ``c log c`` terms are read from a table: no divisions or logarithms per cell.
     """
     m = _margins(counts, bayesian) if margins is None else margins
-    table = _xlog2x(int(m.n.max()))
-    info = (table[counts].sum(axis=(-2, -1)) - m.row_term - m.column_term + m.n_term) / m.n
+    info = _plugin_from_cells(_xlog2x(int(m.n.max()))[counts].sum(axis=(-2, -1)), m)
     if bayesian:
         relevant_per_class = bayesian_relevant_bins(np.moveaxis(counts, -2, -1))  # R~_x
     else:
         relevant_per_class = (counts > 0).sum(axis=-2)
-    bias = ((relevant_per_class - 1) * m.present_class).sum(axis=-1) - (m.relevant - 1)
-    bias = bias / (2.0 * m.n * np.log(2.0))
-    return info, bias, m
+    return info, _pt_bias(relevant_per_class, m), m
 
 
 def stratified_parts(codes: np.ndarray, n_parts: int, rng: np.random.Generator) -> np.ndarray:
@@ -376,8 +378,7 @@ def _class_histogram_keys(binned, n_bins, codes, n_classes, orders, radix, devic
     """
     n_units, n_samples = binned.shape
     n_orders = len(orders)
-    on_cpu = isinstance(device, str) and device == "cpu"
-    dtype = np.float32 if on_cpu and radix ** n_bins <= 2**24 else np.float64
+    dtype = np.float32 if runs_numpy(device) and radix ** n_bins <= 2**24 else np.float64
     weights = (float(radix) ** binned.astype(np.int64)).astype(dtype)
     keys = np.empty((n_orders, n_units, n_classes), dtype=np.int64)
     if codes.shape[0] == 1 and n_classes <= _GEMM_MAX_CLASSES:
@@ -434,15 +435,13 @@ def _estimates_from_keys(binned, n_bins, codes, n_classes, correction, orders, d
     cells = np.empty((*keys.shape[:2], n_bins, n_classes))
     for b in range(n_bins):
         cells[:, :, b, :] = cell[:, b][inverse]
-    plugin = (cells.sum(axis=(-2, -1)) - m.row_term - m.column_term + m.n_term) / m.n
+    plugin = _plugin_from_cells(cells.sum(axis=(-2, -1)), m)
     if correction == "none":
         bias = np.zeros_like(plugin)
     else:
         per_key = (_bayesian_count_rows(histograms) if bayesian
                    else (histograms > 0).sum(axis=1))
-        relevant_per_class = per_key[inverse]  # R~_x
-        bias = ((relevant_per_class - 1) * m.present_class).sum(axis=-1) - (m.relevant - 1)
-        bias = bias / (2.0 * m.n * np.log(2.0))
+        bias = _pt_bias(per_key[inverse], m)  # per_key[inverse]: R~_x
     corrected = plugin - bias
     return corrected[0], plugin[0], bias[0], corrected[1:]
 
@@ -556,8 +555,7 @@ def _exact_null(counts: np.ndarray, correction: str) -> np.ndarray:
         relevant_per_class = _expected_bayesian_counts(bins, classes)
     else:
         relevant_per_class = (1.0 - cell_empty[inverse]).sum(axis=1)  # (unit, class)
-    bias = ((relevant_per_class - 1) * m.present_class).sum(axis=1) - (m.relevant - 1)
-    return plugin - bias / (2.0 * total * np.log(2.0))
+    return plugin - _pt_bias(relevant_per_class, m)
 
 
 @dataclass(frozen=True)
