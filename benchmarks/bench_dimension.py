@@ -1,7 +1,8 @@
 """TwoNN speed and memory: prunedistill vs scikit-dimension, and the chunked wide-layer path.
 
 Usage: python benchmarks/bench_dimension.py [--skip-slow]
-Each case runs in its own process; peak RSS is that process's, imports included.
+Each case runs in its own process (a first call, as a one-off user meets it); peak RSS is
+that process's, imports included. One more process times both libraries warm, alternating.
 Output is recorded in benchmarks/results/dimension.txt.
 """
 
@@ -19,6 +20,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _measure import baseline_rss_mib, run_case  # noqa: E402
 
 WIDE_POINTS, WIDE_FEATURES, WIDE_CHUNK = 380, 3_211_264, 65_536
+REPEATS = 5
 
 
 def layer_like(n: int, features: int, seed: int = 0) -> np.ndarray:
@@ -54,6 +56,22 @@ def case(name: str, n: int) -> dict:
         start = time.perf_counter()
         estimate = TwoNN().fit(x).dimension_
         return {"seconds": time.perf_counter() - start, "id": estimate}
+    if name == "repeated":
+        from skdim.id import TwoNN
+
+        from prunedistill.dimension import twonn
+
+        x = layer_like(n, 1000)
+        x64 = x.astype(np.float64)
+        seconds = {"ours": [], "skdim": []}
+        for _ in range(REPEATS):  # alternating, so drifts of the machine hit both alike
+            start = time.perf_counter()
+            twonn(x, device="cpu")
+            seconds["ours"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            TwoNN().fit(x64)
+            seconds["skdim"].append(time.perf_counter() - start)
+        return {who: float(np.median(s)) for who, s in seconds.items()}
     if name == "wide":
         from prunedistill.dimension import twonn
         from prunedistill.distances import GramAccumulator
@@ -105,6 +123,10 @@ def main() -> None:
         if len(pair) == 2:
             print(f"N={n}: speed-up {pair['skdim']['seconds'] / pair['ours']['seconds']:.1f}x, "
                   f"|ID difference| {abs(pair['skdim']['id'] - pair['ours']['id']):.1e}")
+    r = run_case(script, "repeated", "--n", "5000")
+    print(f"N=5000, median of {REPEATS} calls in one warm process (alternating): "
+          f"scikit-dimension {r['skdim']:.3f} s, prunedistill {r['ours']:.3f} s, "
+          f"speed-up {r['skdim'] / r['ours']:.1f}x")
     r = run_case(script, "wide")
     print(f"{'chunked 380 x 3,211,264 float32 (64k chunks)':<44}{r['seconds']:>10.2f}"
           f"{r['peak_rss_mib']:>16.0f}{r['id']:>10.4f}")

@@ -105,6 +105,56 @@ def test_knn_is_exact_against_cdist_including_small_sets():
         np.testing.assert_allclose(np.linalg.norm(x[index] - x[rows], axis=2), dist, rtol=1e-12)
 
 
+def test_knn_over_several_blocks_is_exact_for_float32_and_tied_integer_points():
+    """Several 512-row blocks of the symmetric search, the proof-pruned refinement, and
+    ties: integer points have many equal distances, so candidate lists end in ties."""
+    rng = np.random.default_rng(21)
+    relu = np.maximum(rng.standard_normal((1800, 8)) @ rng.standard_normal((8, 60)), 0)
+    for x in (relu.astype(np.float32), rng.poisson(3.0, size=(1300, 6)).astype(np.float64)):
+        x = x[PointCloud(x, device="cpu").unique_index()]
+        x64 = x.astype(np.float64)
+        expected = cdist(x64, x64)
+        np.fill_diagonal(expected, np.inf)
+        expected.sort(axis=1)
+        for k in (1, 2, 5):
+            dist, index = PointCloud(x, device="cpu").knn(k)
+            np.testing.assert_allclose(dist, expected[:, :k], rtol=1e-12, atol=0)
+            found = np.linalg.norm(x64[index] - x64[:, None, :], axis=2)
+            np.testing.assert_allclose(found, dist, rtol=1e-12, atol=0)
+
+
+def test_refinement_skips_only_candidates_the_error_bound_proves_farther():
+    rng = np.random.default_rng(23)
+    x = rng.standard_normal((40, 5))
+    cloud = PointCloud(x, device="cpu")
+    exact = cdist(x, x)
+    np.fill_diagonal(exact, np.inf)
+    nearest = np.argsort(exact, axis=1)[:, :6]
+    # Approximate values in the wrong order, each within a bound of 100 of the truth: the
+    # truly nearest come last, so all six must be refined.
+    reversed_candidates = nearest[:, ::-1]
+    approx = np.tile(np.arange(6.0), (40, 1))
+    dist, index = cloud._refine(reversed_candidates, 2, approx, np.full(40, 100.0))
+    np.testing.assert_array_equal(index, nearest[:, :2])
+    # Exact approximations and a zero bound: the two nearest suffice.
+    approx = np.take_along_axis(exact, nearest, axis=1) ** 2
+    dist, index = cloud._refine(nearest, 2, approx, np.zeros(40))
+    np.testing.assert_allclose(dist, np.sort(exact, axis=1)[:, :2], rtol=1e-12)
+
+
+def test_duplicate_rows_are_found_exactly_even_when_fingerprints_collide(monkeypatch):
+    from prunedistill import distances
+
+    rng = np.random.default_rng(22)
+    x = rng.integers(0, 3, size=(400, 3)).astype(np.float32)  # many exact duplicates
+    x[::7] *= -1  # -0.0 equals 0.0
+    expected = np.sort(np.unique(x + 0, axis=0, return_index=True)[1])
+    np.testing.assert_array_equal(PointCloud(x, device="cpu").unique_index(), expected)
+    # Every row with one fingerprint: only the row comparisons decide.
+    monkeypatch.setattr(distances, "_row_fingerprints", lambda rows: np.zeros(len(rows), np.uint64))
+    np.testing.assert_array_equal(PointCloud(x, device="cpu").unique_index(), expected)
+
+
 def test_float32_near_duplicates_at_large_norm_are_not_biased():
     # Nearest-neighbour distances ~1e-4 of the norm: a float32 Gram expansion
     # gets them wrong; the exact refinement must not.

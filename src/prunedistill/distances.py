@@ -4,7 +4,8 @@ Three sources of neighbours share one interface (``n_points``, ``knn``, ``subset
 
 * :class:`PointCloud` holds the points themselves. Candidates come from a float32
   Gram expansion (fast BLAS), then every candidate distance is recomputed exactly
-  as ``sqrt(sum((x_i - x_j)**2))`` in float64, and a row is accepted only when a
+  as ``sqrt(sum((x_i - x_j)**2))`` in float64 (skipping candidates the bound below
+  proves farther than k others), and a row is accepted only when a
   rounding-error bound proves no point outside its candidates can be closer.
   Rows that fail the proof are redone in float64, and rows that fail again by
   brute force on differences. The result equals a float64 ``pdist`` to rounding.
@@ -13,8 +14,9 @@ Three sources of neighbours share one interface (``n_points``, ``knn``, ``subset
   ``(N, d_chunk)`` of a representation too wide to hold, accumulating the
   centred Gram matrix in float64 (products of float32 values are exact there).
 
-Exact duplicate rows are found on the data itself (a hash of each row's bytes),
-never from distances: a Gram expansion puts identical rows ~1e-8 apart, not 0.
+Exact duplicate rows are found on the data itself (a hash of each row's bytes for
+chunks; an integer fingerprint of each row's bits, confirmed by comparing the rows, for
+points), never from distances: a Gram expansion puts identical rows ~1e-8 apart, not 0.
 """
 
 from __future__ import annotations
@@ -173,31 +175,45 @@ class PointCloud:
         x = as_finite_matrix(points, "points", min_rows=3) if validate else points
         self.device = resolve_device(device)
         raw = np.asarray(x)
-        x64 = raw.astype(np.float64, copy=False)
-        # Centring removes the common offset that makes |x|^2 + |y|^2 - 2x.y cancel in the
-        # candidate search; the exact distances come from the uncentred values, whose
-        # differences are exact for integer data (spike counts), so ties stay ties. They are
-        # read from the points as given (float32 stays float32, converted per gathered
-        # block: the same float64 values, half the memory traffic).
-        self._exact = raw if raw.dtype == np.float32 else x64
-        self._x64 = x64 - x64.mean(axis=0)
+        # The exact distances come from the uncentred values as given (float32 stays
+        # float32, converted per gathered block: the same float64 values, half the memory
+        # traffic); their differences are exact for integer data (spike counts), so ties
+        # stay ties.
+        self._exact = raw if raw.dtype == np.float32 else raw.astype(np.float64, copy=False)
         self._raw = raw
+        # Centring removes the common offset that makes |x|^2 + |y|^2 - 2x.y cancel in the
+        # candidate search. The centred float64 points are made in row blocks (for the
+        # float32 search, its squared norms and the error bound) and kept whole only when
+        # rows need a float64 search.
+        self._mean = self._exact.mean(axis=0, dtype=np.float64)
+        self._sq: np.ndarray | None = None
+        self._x64: np.ndarray | None = None
 
     @property
     def n_points(self) -> int:
-        return self._x64.shape[0]
+        return self._raw.shape[0]
 
     @property
     def n_features(self) -> int:
-        return self._x64.shape[1]
+        return self._raw.shape[1]
 
     def unique_index(self) -> np.ndarray:
         """Indices of the first of each set of exactly equal rows (-0.0 equals 0.0), in
-        order: the rows compared as raw bytes, sorted, no hashing."""
-        rows = np.ascontiguousarray(self._raw) + 0  # -0.0 -> 0.0; same dtype, same bytes
-        as_bytes = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))
-        first = np.unique(as_bytes.ravel(), return_index=True)[1]
-        return np.sort(first).astype(np.int64)
+        order. Rows are grouped by an integer fingerprint of their bits (exact, so equal
+        rows share it) and rows sharing a fingerprint are compared value by value."""
+        rows = np.ascontiguousarray(self._exact) + 0  # -0.0 -> 0.0; same dtype, same bits
+        fingerprint = _row_fingerprints(rows)
+        order = np.argsort(fingerprint, kind="stable")  # equal fingerprints: in row order
+        ordered = fingerprint[order]
+        shared = np.flatnonzero(ordered[1:] == ordered[:-1])
+        keep = np.ones(self.n_points, dtype=bool)
+        for value in np.unique(ordered[shared]):
+            remaining = order[ordered == value]
+            while len(remaining) > 1:  # the first remaining row is the first of its set
+                same = (rows[remaining] == rows[remaining[0]]).all(axis=1)
+                keep[remaining[1:][same[1:]]] = False
+                remaining = remaining[~same]
+        return np.flatnonzero(keep).astype(np.int64)
 
     def subset(self, index: np.ndarray) -> PointCloud:
         return PointCloud(np.asarray(self._raw)[index], device=self.device, validate=False)
@@ -208,14 +224,14 @@ class PointCloud:
         _check_k(k, n)
         n_candidates = min(k + margin, n - 1)
         approx, candidates = self._candidates(n_candidates, np.float32)
-        dist, index = self._refine(candidates, k)
+        bound = self._error_bound(np.float32)
+        dist, index = self._refine(candidates, k, approx, bound)
         if n_candidates < n - 1:
-            bound = self._error_bound(np.float32)
             rows = np.flatnonzero(dist[:, -1] ** 2 + bound >= approx[:, -1])
             if len(rows):
                 approx64, cand64 = self._candidates(n_candidates, np.float64, rows=rows)
-                dist[rows], index[rows] = self._refine(cand64, k, rows=rows)
                 bound64 = self._error_bound(np.float64)[rows]
+                dist[rows], index[rows] = self._refine(cand64, k, approx64, bound64, rows=rows)
                 still = rows[dist[rows, -1] ** 2 + bound64 >= approx64[:, -1]]
                 if len(still):
                     dist[still], index[still] = self._brute_force(still, k)
@@ -234,18 +250,41 @@ class PointCloud:
             dist[out], index[out] = values[0], nearest[0]
         return dist, index
 
+    def _centred_rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``[start, stop)`` minus the column means, float64 ``(stop - start, D)``."""
+        return self._exact[start:stop].astype(np.float64) - self._mean
+
+    def _centred64(self) -> np.ndarray:
+        if self._x64 is None:
+            self._x64 = self._centred_rows(0, self.n_points)
+        return self._x64
+
+    def _squared_norms(self) -> np.ndarray:
+        """Squared norms of the centred points, float64 ``(N,)``."""
+        if self._sq is None:
+            self._sq = np.empty(self.n_points)
+            for start, stop in self._row_blocks():
+                c = self._centred_rows(start, stop)
+                self._sq[start:stop] = np.einsum("ij,ij->i", c, c)
+        return self._sq
+
+    def _row_blocks(self):
+        step = max(1, _REFINE_BYTES // (8 * self.n_features))
+        return [(s, min(s + step, self.n_points)) for s in range(0, self.n_points, step)]
+
     def _error_bound(self, dtype) -> np.ndarray:
         """Per-row upper bound on |approximate - exact| squared distance (worst case)."""
         eps = float(np.finfo(dtype).eps)
-        sq = np.einsum("ij,ij->i", self._x64, self._x64)
+        sq = self._squared_norms()
         return (self.n_features + 8) * eps * (sq + sq.max())
 
     def _candidates(self, n_candidates: int, dtype, rows=None) -> tuple[np.ndarray, np.ndarray]:
-        """Approximate squared distances and indices of the nearest candidates per row."""
-        x = self._x64.astype(dtype, copy=False)
-        sq = np.einsum("ij,ij->i", x, x)
-        if rows is None and self.device == "cpu":
-            return _symmetric_candidates(x, sq, n_candidates)
+        """Approximate squared distances ``(rows, n_candidates)``, ascending, and indices of
+        the nearest candidates per row."""
+        if rows is None and self.device == "cpu" and dtype == np.float32:
+            return _symmetric_candidates(*self._expanded_float32(), n_candidates)
+        x = self._centred64().astype(dtype, copy=False)
+        sq = self._squared_norms().astype(dtype)
         rows = np.arange(self.n_points) if rows is None else np.asarray(rows)
         block = max(1, _BLOCK_BYTES // (np.dtype(dtype).itemsize * self.n_points))
         if self.device != "cpu":
@@ -261,23 +300,49 @@ class PointCloud:
             )
         return out_d, out_i
 
-    def _refine(self, candidates: np.ndarray, k: int, rows=None) -> tuple[np.ndarray, np.ndarray]:
-        """Exact float64 distances to the candidates; keep the k nearest, ascending."""
+    def _expanded_float32(self) -> tuple[np.ndarray, np.ndarray]:
+        """``left, right (N, W)``, float32, with ``left @ right.T`` the approximate squared
+        distances: rows ``[-2 x_i, |x_i|^2, 1, 0...]`` and ``[x_j, 1, |x_j|^2, 0...]`` of
+        the centred points, the zero padding to a multiple of 16 suiting the BLAS kernels
+        (which read ``right.T`` in place, no transposed copy)."""
+        n, d = self.n_points, self.n_features
+        width = -(-(d + 2) // 16) * 16
+        left = np.zeros((n, width), dtype=np.float32)
+        right = np.zeros((n, width), dtype=np.float32)
+        sq = np.empty(n)
+        for start, stop in self._row_blocks():  # one pass: centred rows and their norms
+            centred = self._centred_rows(start, stop)
+            sq[start:stop] = np.einsum("ij,ij->i", centred, centred)
+            right[start:stop, :d] = centred
+            np.multiply(right[start:stop, :d], -2.0, out=left[start:stop, :d])
+        self._sq = sq
+        left[:, d] = sq
+        left[:, d + 1] = 1.0
+        right[:, d] = 1.0
+        right[:, d + 1] = sq
+        return left, right
+
+    def _refine(self, candidates, k, approx, bound, rows=None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact float64 distances to the candidates; keep the k nearest, ascending.
+
+        A candidate whose approximate squared distance exceeds the k-th candidate's by more
+        than twice the error ``bound`` (per row) is provably farther than k others, so its
+        exact distance is not computed.
+        """
         rows = np.arange(self.n_points) if rows is None else np.asarray(rows)
-        n_rows, n_cand = candidates.shape
+        needed = approx <= approx[:, k - 1 : k] + 2.0 * np.asarray(bound)[:, None]
+        pair_row, pair_col = np.nonzero(needed)
+        exact = np.full(candidates.shape, np.inf)
         # Small blocks keep the gathered differences in cache.
-        block = max(1, _REFINE_BYTES // (8 * n_cand * self.n_features))
-        dist = np.empty((n_rows, k))
-        index = np.empty((n_rows, k), dtype=np.int64)
-        for start in range(0, n_rows, block):
-            stop = min(start + block, n_rows)
-            diff = self._exact[candidates[start:stop]].astype(np.float64)
-            diff -= self._exact[rows[start:stop], None, :]
-            exact = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-            order = np.argsort(exact, axis=1, kind="stable")[:, :k]
-            dist[start:stop] = np.take_along_axis(exact, order, axis=1)
-            index[start:stop] = np.take_along_axis(candidates[start:stop], order, axis=1)
-        return dist, index
+        block = max(1, _REFINE_BYTES // (8 * self.n_features))
+        for start in range(0, len(pair_row), block):
+            r, c = pair_row[start : start + block], pair_col[start : start + block]
+            diff = self._exact[candidates[r, c]].astype(np.float64)
+            diff -= self._exact[rows[r]]
+            exact[r, c] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        order = np.argsort(exact, axis=1, kind="stable")[:, :k]
+        nearest = np.take_along_axis(candidates, order, axis=1)
+        return np.take_along_axis(exact, order, axis=1), nearest
 
 
 def _gpu_candidates(x, sq, rows, n_candidates, device, block):
@@ -298,34 +363,27 @@ def _gpu_candidates(x, sq, rows, n_candidates, device, block):
     return out_d, out_i
 
 
-def _symmetric_candidates(x: np.ndarray, sq: np.ndarray, n_candidates: int):
+def _symmetric_candidates(left: np.ndarray, right: np.ndarray, n_candidates: int):
     """Nearest candidates of every point, computing each pair's product once.
 
-    Row block [s, e) is multiplied with all points from s on; the block offers
-    candidates to its own rows (row direction) and to every later point
-    (column direction), so the upper triangle of the Gram matrix suffices.
-    Each point keeps a running list of its best candidates; only values below
-    its current worst candidate are gathered, which after the first block are
-    a tiny fraction, so selection costs one comparison pass.
+    ``left @ right.T`` is the ``(N, N)`` matrix of approximate squared distances (see
+    :meth:`PointCloud._expanded_float32`). Row block [s, e) is multiplied with the points
+    from s on; the block offers candidates to its own rows (row direction) and to every
+    later point (column direction), so the upper triangle suffices. Each point keeps a
+    running list of its best candidates; only values below its current worst candidate
+    are gathered, which after the first block are a tiny fraction, so selection costs one
+    comparison pass.
+
+    Returns approximate squared distances ``(N, n_candidates)`` (float64, ascending) and
+    the candidates' indices ``(N, n_candidates)``.
     """
-    n = x.shape[0]
-    best_d = np.full((n, n_candidates), np.inf, dtype=x.dtype)
+    n = left.shape[0]
+    best_d = np.full((n, n_candidates), np.inf, dtype=left.dtype)
     best_i = np.full((n, n_candidates), -1, dtype=np.int64)
-    # [x_i, |x_i|^2, 1, 0...] . [-2 x_j, 1, |x_j|^2, 0...] = |x_i - x_j|^2 in one GEMM;
-    # the zero padding to a multiple of 16 columns suits the BLAS kernels.
-    width = -(-(x.shape[1] + 2) // 16) * 16
-    left = np.zeros((n, width), dtype=x.dtype)
-    left[:, : x.shape[1]] = x
-    left[:, x.shape[1]] = sq
-    left[:, x.shape[1] + 1] = 1.0
-    right_t = np.zeros((width, n), dtype=x.dtype)  # stored transposed: (features, points)
-    right_t[: x.shape[1]] = -2.0 * x.T
-    right_t[x.shape[1]] = 1.0
-    right_t[x.shape[1] + 1] = sq
-    block = max(n_candidates + 1, min(_SYMMETRIC_BLOCK, _BLOCK_BYTES // (x.itemsize * n)))
+    block = max(n_candidates + 1, min(_SYMMETRIC_BLOCK, _BLOCK_BYTES // (left.itemsize * n)))
     for s in range(0, n, block):
         e = min(s + block, n)
-        g = left[s:e] @ right_t[:, s:]
+        g = left[s:e] @ right[s:].T
         g[np.arange(e - s), np.arange(e - s)] = np.inf
         _offer(best_d, best_i, g, np.arange(s, e), s, targets_on_rows=True)
         if e < n:
@@ -343,21 +401,17 @@ def _offer(best_d, best_i, values, targets, first_source: int, targets_on_rows: 
     """
     k = best_d.shape[1]
     threshold = best_d[targets, -1]
-    below = values < (threshold[:, None] if targets_on_rows else threshold[None, :])
-    n_below = np.count_nonzero(below)
-    if n_below == 0:
+    n_sources = values.shape[1] if targets_on_rows else values.shape[0]
+    if n_sources > k and np.isinf(threshold).any():
+        # Lists not yet full (the first block): each target's k-th smallest offered value
+        # is a threshold that keeps about k sources, found without sorting them.
+        by_target = values if targets_on_rows else np.ascontiguousarray(values.T)
+        threshold = np.minimum(threshold, np.partition(by_target, k - 1, axis=1)[:, k - 1])
+    below = values <= (threshold[:, None] if targets_on_rows else threshold[None, :])
+    if not below.any():
         return
-    if n_below > 8 * k * len(targets):  # lists still empty: select densely
-        by_target = values if targets_on_rows else values.T
-        if by_target.shape[1] > k:
-            src = np.argpartition(by_target, k - 1, axis=1)[:, :k]
-        else:
-            src = np.broadcast_to(np.arange(by_target.shape[1]), (len(targets), by_target.shape[1]))
-        tgt = np.broadcast_to(np.arange(len(targets))[:, None], src.shape).ravel()
-        src = src.ravel()
-    else:
-        row, col = np.unravel_index(_sparse_flatnonzero(below), below.shape)
-        tgt, src = (row, col) if targets_on_rows else (col, row)
+    row, col = np.unravel_index(_sparse_flatnonzero(below), below.shape)
+    tgt, src = (row, col) if targets_on_rows else (col, row)
     picked = values[tgt, src] if targets_on_rows else values[src, tgt]
     _merge(best_d, best_i, targets[tgt], picked, src + first_source)
 
@@ -378,13 +432,21 @@ def _sparse_flatnonzero(mask: np.ndarray) -> np.ndarray:
 
 
 def _merge(best_d, best_i, target, value, source) -> None:
-    """Keep, per target point, the k smallest of its list and the new (value, source) pairs."""
+    """Keep, per target point, the k smallest of its list (float32 ``best_d``) and the new
+    (value, source) pairs; equal values keep list entries first, then offers in order."""
     k = best_d.shape[1]
-    affected = np.unique(target)
+    marked = np.zeros(len(best_d), dtype=bool)
+    marked[target] = True
+    affected = np.flatnonzero(marked)
     point = np.concatenate([np.repeat(affected, k), target])
-    dist = np.concatenate([best_d[affected].ravel(), value.astype(best_d.dtype)])
+    dist = np.concatenate([best_d[affected].ravel(), value.astype(np.float32)])
     index = np.concatenate([best_i[affected].ravel(), source])
-    order = np.lexsort((dist, point))
+    # One integer key orders by point, then by value: float32 bits made monotone as
+    # unsigned integers (negatives reversed, positives above them) in the low 32 bits.
+    bits = dist.view(np.uint32)
+    monotone = np.where(bits >> 31, ~bits, bits | np.uint32(2**31))
+    key = (point.astype(np.uint64) << np.uint64(32)) | monotone
+    order = np.argsort(key, kind="stable")
     point, dist, index = point[order], dist[order], index[order]
     group_start = np.searchsorted(point, affected)
     counts = np.diff(np.append(group_start, len(point)))
@@ -392,6 +454,15 @@ def _merge(best_d, best_i, target, value, source) -> None:
     keep = rank < k  # every affected point has at least k entries (its old list)
     best_d[affected] = dist[keep].reshape(-1, k)
     best_i[affected] = index[keep].reshape(-1, k)
+
+
+def _row_fingerprints(rows: np.ndarray) -> np.ndarray:
+    """An integer fingerprint ``(N,)`` per row of a float32/float64 matrix: the rows' bit
+    patterns times fixed odd multipliers, summed modulo 2**64. Integer arithmetic is exact
+    in any order, so equal bits always give equal fingerprints."""
+    bits = rows.view(np.uint32 if rows.dtype == np.float32 else np.uint64)
+    multipliers = np.random.default_rng(0).integers(0, 2**63, size=rows.shape[1], dtype=np.uint64)
+    return np.einsum("ij,j->i", bits, multipliers | np.uint64(1))
 
 
 class GramAccumulator:
