@@ -115,3 +115,23 @@ def test_packing_the_training_samples_reaches_the_same_svms(n_features):
     for p in range(20):
         objective = _svm_objective(packed[p], x[p, train[p]], y[p, train[p]])
         assert objective <= _svm_objective(padded[p], x[p, train[p]], y[p, train[p]]) + 1e-12
+
+
+def test_population_decoding_of_unequal_objects_scores_every_pair_on_its_own_samples():
+    """Objects with 30, 20 and 25 samples: pairs of unequal size take the per-pair path.
+    Clusters far apart decode perfectly, so each pair carries its label entropy."""
+    rng = np.random.default_rng(24)
+    counts = (30, 20, 25)
+    objects = np.repeat(np.arange(3), counts)
+    views = np.concatenate([np.arange(c) for c in counts])
+    centres = rng.standard_normal((20, 3)) * 50
+    responses = centres[:, objects] + rng.standard_normal((20, len(objects)))
+    result = population_decoding(responses, objects, views, sizes=(12,), n_resamples=2)
+
+    def entropy(a, b):
+        p = a / (a + b)
+        return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+
+    expected = np.mean([entropy(30, 20), entropy(30, 25), entropy(20, 25)])
+    assert result.percent_correct[0] == 100.0
+    assert result.information[0] == pytest.approx(expected, abs=1e-12)

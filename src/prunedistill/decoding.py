@@ -32,8 +32,9 @@ def confusion_information(true: np.ndarray, predicted: np.ndarray, n_classes: in
     batches, e.g. units)."""
     true = np.broadcast_to(true, predicted.shape)
     flat = (true * n_classes + predicted).reshape(-1, true.shape[-1])
-    counts = np.zeros((flat.shape[0], n_classes * n_classes))
-    np.add.at(counts, (np.arange(flat.shape[0])[:, None], flat), 1)
+    cells = n_classes * n_classes
+    rows = np.arange(flat.shape[0])[:, None] * cells
+    counts = np.bincount((rows + flat).ravel(), minlength=flat.shape[0] * cells)
     joint = counts.reshape(-1, n_classes, n_classes) / true.shape[-1]
     outer = joint.sum(axis=2, keepdims=True) * joint.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -191,7 +192,9 @@ def fit_linear_svms(features: np.ndarray, labels: np.ndarray, mask: np.ndarray |
     n_problems, n_samples, dim = x.shape
     identity = np.eye(dim)
     use_kernel = n_samples < dim
-    kernel = np.matmul(x, np.ascontiguousarray(x.transpose(0, 2, 1))) if use_kernel else None
+    x_t = np.ascontiguousarray(x.transpose(0, 2, 1))  # (problems, d, samples)
+    # The factors 0/1 of the active set multiply exactly, so 2C K is formed once.
+    kernel_2c = 2 * C * np.matmul(x, x_t) if use_kernel else None
 
     def objective(w, scores, y, m):
         slack = np.maximum(0.0, 1.0 - y * scores) * m
@@ -210,17 +213,18 @@ def fit_linear_svms(features: np.ndarray, labels: np.ndarray, mask: np.ndarray |
         if not going.all():  # drop the converged problems from every array
             todo, wt, scores, active, gradient = (a[going] for a in
                                                   (todo, wt, scores, active, gradient))
-            x, y, m = x[going], y[going], m[going]
-            kernel = kernel[going] if use_kernel else None
+            x, x_t, y, m = x[going], x_t[going], y[going], m[going]
+            kernel_2c = kernel_2c[going] if use_kernel else None
         # Newton target: the minimiser with the active set fixed, H^-1 2C X_A^T y_A with
         # H = I + 2C X_A^T X_A; through the n x n (Woodbury) form when samples < features.
         if use_kernel:
-            system = np.eye(n_samples) + 2 * C * active[:, :, None] * kernel * active[:, None, :]
+            system = kernel_2c * (active[:, :, None] * active[:, None, :])
+            system += np.eye(n_samples)
             alpha = np.linalg.solve(system, (active * y)[:, :, None])[:, :, 0]
             target = 2 * C * np.einsum("pnd,pn->pd", x, active * alpha)
         else:
-            weighted = np.ascontiguousarray((x * active[:, :, None]).transpose(0, 2, 1))
-            hessian = identity + 2 * C * np.matmul(weighted, x)  # contiguous: batched BLAS
+            weighted = x_t * active[:, None, :]  # contiguous: batched BLAS
+            hessian = identity + 2 * C * np.matmul(weighted, x)
             rhs = 2 * C * np.einsum("pnd,pn->pd", x, active * y)
             target = np.linalg.solve(hessian, rhs[:, :, None])[:, :, 0]
         step = target - wt
@@ -245,16 +249,18 @@ def _standardised(features: np.ndarray, train: np.ndarray) -> np.ndarray:
     weights = train[:, :, None].astype(np.float64)
     count = weights.sum(axis=1, keepdims=True)
     mean = (features * weights).sum(axis=1, keepdims=True) / count
-    std = np.sqrt((((features - mean) ** 2) * weights).sum(axis=1, keepdims=True) / count)
+    centred = features - mean
+    std = np.sqrt(((centred ** 2) * weights).sum(axis=1, keepdims=True) / count)
     std = np.where((count > 2) & (std > 0), std, 1.0)
-    return (features - mean) / std
+    centred /= std
+    return centred
 
 
 def _svm_scores(x, objects, views, protocol, n_folds, rng, train_view):
     """Mean percent correct and bits over object pairs for one population ``x (samples,
     units)``: every pair and fold is one SVM, all fitted together."""
     pairs = _pairs(objects)
-    problems, trains, tests, truths = [], [], [], []
+    members, trains, tests, truths = [], [], [], []
     for a, b in pairs:
         in_pair = np.flatnonzero((objects == a) | (objects == b))
         labels = (objects[in_pair] == b).astype(np.int64)
@@ -265,19 +271,21 @@ def _svm_scores(x, objects, views, protocol, n_folds, rng, train_view):
             train = views[in_pair] == train_view
             splits = [(train, ~train)]
         for train, test in splits:
-            problems.append(x[in_pair])
+            members.append(in_pair)
             trains.append(train)
             tests.append(test)
             truths.append(labels)
-    sizes = [len(p) for p in problems]
-    n_max = max(sizes)
-    features = np.zeros((len(problems), n_max, x.shape[1]))
-    labels = np.zeros((len(problems), n_max), dtype=np.int64)
-    train = np.zeros((len(problems), n_max), dtype=bool)
-    test = np.zeros((len(problems), n_max), dtype=bool)
+    sizes = np.array([len(p) for p in members])
+    n_max = sizes.max()
+    # Row len(x) of the padded samples is zeros: the padding of shorter problems.
+    sample = np.full((len(members), n_max), len(x))
+    labels = np.zeros((len(members), n_max), dtype=np.int64)
+    train = np.zeros((len(members), n_max), dtype=bool)
+    test = np.zeros((len(members), n_max), dtype=bool)
     for i, n in enumerate(sizes):
-        features[i, :n], labels[i, :n] = problems[i], truths[i]
+        sample[i, :n], labels[i, :n] = members[i], truths[i]
         train[i, :n], test[i, :n] = trains[i], tests[i]
+    features = np.concatenate([x, np.zeros((1, x.shape[1]))])[sample]
     features = _standardised(features, train)
     if protocol == "separability":
         # each SVM sees only its training samples, packed to the front in their order: a
@@ -290,18 +298,22 @@ def _svm_scores(x, objects, views, protocol, n_folds, rng, train_view):
     else:
         weights = fit_linear_svms(features, labels, train)
     predicted = (np.einsum("pnd,pd->pn", features, weights[:, :-1]) + weights[:, -1:] > 0)
-    correct, bits = [], []
-    per_pair = len(problems) // len(pairs)
-    for k in range(len(pairs)):
-        rows = slice(k * per_pair, (k + 1) * per_pair)
-        n = sizes[k * per_pair]
-        tested = test[rows, :n].any(axis=0)  # folds partition the pair's samples
-        pair_predicted = np.zeros(n, dtype=np.int64)
-        for i in range(k * per_pair, (k + 1) * per_pair):
-            pair_predicted[test[i, :n]] = predicted[i, :n][test[i, :n]]
-        truth = labels[k * per_pair, :n]
-        correct.append((pair_predicted[tested] == truth[tested]).mean())
-        bits.append(float(confusion_information(truth[tested], pair_predicted[tested])))
+    # A pair's folds test disjoint samples: its prediction per sample is its test fold's.
+    per_pair = len(members) // len(pairs)
+    pair_test = test.reshape(len(pairs), per_pair, n_max)
+    pair_predicted = (predicted.reshape(pair_test.shape) & pair_test).any(axis=1)
+    tested = pair_test.any(axis=1)
+    truth = labels[::per_pair].astype(bool)
+    n_tested = tested.sum(axis=1)
+    correct = ((pair_predicted == truth) & tested).sum(axis=1) / n_tested
+    if (n_tested == n_tested[0]).all():  # equal pairs (the usual design): one batch
+        bits = confusion_information(truth[tested].reshape(len(pairs), -1).astype(np.int64),
+                                     pair_predicted[tested].reshape(len(pairs), -1)
+                                     .astype(np.int64))
+    else:
+        bits = [confusion_information(truth[k][tested[k]].astype(np.int64),
+                                      pair_predicted[k][tested[k]].astype(np.int64))
+                for k in range(len(pairs))]
     return 100 * float(np.mean(correct)), float(np.mean(bits))
 
 
