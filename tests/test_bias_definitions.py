@@ -130,25 +130,30 @@ def test_shuffles_reuse_the_margins_exactly(correction, per_unit):
     assert np.array_equal(result.information, observed - sum(shuffled) / 7)
 
 
-@pytest.mark.parametrize("per_unit", [False, True])
+@pytest.mark.parametrize("labels", ["shared", "per_unit", "rows_shared_by_groups"])
 @pytest.mark.parametrize("n_bins, n_samples, n_classes",
                          [(3, 90, 7), (5, 400, 7), (4, 6000, 7), (12, 2000, 7), (3, 700, 100)])
 def test_all_shuffles_from_packed_histogram_keys_equal_the_one_by_one_estimates(
-        per_unit, n_bins, n_samples, n_classes):
+        labels, n_bins, n_samples, n_classes):
     """Every shuffle's histograms packed into integer keys (a GEMM or a bincount per order;
     float32 keys, float64 keys, a sorted key table, and keys too large to pack, which fall
     back) give the order-by-order PT estimates to the bit, per-unit labels with classes
-    some units lack included."""
+    some units lack included, and per-unit labels that groups of units share (a GEMM per
+    group, a bincount for the rest)."""
     from prunedistill.information import _estimates_from_keys, _estimates_one_by_one
 
     rng = np.random.default_rng(n_bins + n_samples)
     n_units = 30
     binned = rng.integers(0, n_bins, (n_units, n_samples))
     binned[0] = 0  # one bin used
+    per_unit = labels != "shared"
     shape = (n_units, n_samples) if per_unit else (1, n_samples)
     codes = rng.integers(0, n_classes, shape)
     if per_unit:
         codes[1] = np.minimum(codes[1], 2)  # this unit never sees classes 3 and above
+    if labels == "rows_shared_by_groups":
+        codes[4:20] = codes[3]
+        codes[[21, 25, 29]] = codes[1]
     orders = np.array([np.arange(n_samples), *[rng.permutation(n_samples) for _ in range(6)]])
     for correction in ("pt", "pt_observed", "none"):
         fast = _estimates_from_keys(binned, n_bins, codes, n_classes, correction, orders)

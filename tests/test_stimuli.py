@@ -25,6 +25,7 @@ from prunedistill.stimuli.properties import (
     rf_contrast,
     rf_luminance,
     rf_orientation_energy,
+    rf_statistics,
 )
 
 
@@ -178,6 +179,27 @@ def test_rf_luminance_and_contrast():
     assert rf_luminance(half, box)[0, 0] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="rf_maps must have shape"):
         rf_luminance(white, np.ones((1, 8, 8)))
+
+
+def test_units_with_equal_rf_maps_get_one_computation_and_equal_values():
+    rng = np.random.default_rng(25)
+    images = rng.random((12, 20, 20))
+    y, x = np.mgrid[:20, :20]
+    gaussians = np.exp(-((x - rng.uniform(4, 16, (5, 1, 1))) ** 2
+                         + (y - rng.uniform(4, 16, (5, 1, 1))) ** 2) / 10.0).astype(np.float32)
+    full_field = np.ones((1, 20, 20), dtype=np.float32)
+    # Unlocalised units share the full field; two fitted units share a Gaussian.
+    maps = np.concatenate([full_field, gaussians, full_field, gaussians[2:3], full_field])
+    which = ("luminance", "contrast", "orientation_energy", "orientation_deg")
+    together = rf_statistics(images, maps, which, deg_per_pixel=2.0)
+    for unit, single in enumerate(maps):
+        alone = rf_statistics(images, single[None], which, deg_per_pixel=2.0)
+        for name in which:
+            np.testing.assert_allclose(together[name][unit], alone[name][0], rtol=1e-12)
+    for name in which:
+        for twins in ([0, 6, 8], [3, 7]):
+            assert (together[name][twins] == together[name][twins[0]]).all()
+    np.testing.assert_allclose(together["luminance"][0], images.mean(axis=(1, 2)), rtol=1e-12)
 
 
 def test_orientation_energy_finds_the_grating_orientation():

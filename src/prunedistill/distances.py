@@ -199,21 +199,8 @@ class PointCloud:
 
     def unique_index(self) -> np.ndarray:
         """Indices of the first of each set of exactly equal rows (-0.0 equals 0.0), in
-        order. Rows are grouped by an integer fingerprint of their bits (exact, so equal
-        rows share it) and rows sharing a fingerprint are compared value by value."""
-        rows = np.ascontiguousarray(self._exact) + 0  # -0.0 -> 0.0; same dtype, same bits
-        fingerprint = _row_fingerprints(rows)
-        order = np.argsort(fingerprint, kind="stable")  # equal fingerprints: in row order
-        ordered = fingerprint[order]
-        shared = np.flatnonzero(ordered[1:] == ordered[:-1])
-        keep = np.ones(self.n_points, dtype=bool)
-        for value in np.unique(ordered[shared]):
-            remaining = order[ordered == value]
-            while len(remaining) > 1:  # the first remaining row is the first of its set
-                same = (rows[remaining] == rows[remaining[0]]).all(axis=1)
-                keep[remaining[1:][same[1:]]] = False
-                remaining = remaining[~same]
-        return np.flatnonzero(keep).astype(np.int64)
+        order (:func:`distinct_rows`)."""
+        return distinct_rows(np.ascontiguousarray(self._exact) + 0)[0]  # + 0: -0.0 -> 0.0
 
     def subset(self, index: np.ndarray) -> PointCloud:
         return PointCloud(np.asarray(self._raw)[index], device=self.device, validate=False)
@@ -456,13 +443,61 @@ def _merge(best_d, best_i, target, value, source) -> None:
     best_i[affected] = index[keep].reshape(-1, k)
 
 
+def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a numeric matrix ``(N, D)``: ``first (n_distinct,)``, the index
+    of each set of equal rows' first row, ascending, and ``inverse (N,)``, each row's set
+    as a position in ``first`` (so ``rows[first][inverse]`` equals ``rows``). Rows are
+    grouped by their bits, so a -0.0 keeps its row apart from an equal row with 0.0
+    (harmless where equal rows only save work); add 0 first to count them equal.
+
+    Rows are grouped by an integer fingerprint of their bits (equal bits always share
+    one), and rows sharing a fingerprint are compared value by value, so the answer is
+    exact. Memory beyond the fingerprints stays within a block of rows.
+    """
+    fingerprint = _row_fingerprints(rows)
+    order = np.argsort(fingerprint, kind="stable")  # equal fingerprints stay in row order
+    ordered = fingerprint[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    stops = np.r_[starts[1:], len(order)]
+    representative = np.arange(len(rows))
+    for start, stop in zip(starts[stops - starts > 1], stops[stops - starts > 1]):
+        remaining = order[start:stop]
+        while len(remaining) > 1:  # the first remaining row is the first of its set
+            same = _rows_equal_to(rows, remaining, remaining[0])
+            representative[remaining[same]] = remaining[0]
+            remaining = remaining[~same]
+    first = np.flatnonzero(representative == np.arange(len(rows)))
+    return first, np.searchsorted(first, representative)
+
+
+def _rows_per_block(rows: np.ndarray) -> int:
+    """Rows per block for a pass over ``rows`` that copies or widens them."""
+    return max(1, _BLOCK_BYTES // (8 * max(1, rows.shape[1])))
+
+
+def _rows_equal_to(rows: np.ndarray, index: np.ndarray, reference: int) -> np.ndarray:
+    """Whether each of ``rows[index]`` equals ``rows[reference]``, value by value:
+    ``(len(index),)`` booleans."""
+    step = _rows_per_block(rows)
+    return np.concatenate([(rows[index[s : s + step]] == rows[reference]).all(axis=1)
+                           for s in range(0, len(index), step)])
+
+
 def _row_fingerprints(rows: np.ndarray) -> np.ndarray:
-    """An integer fingerprint ``(N,)`` per row of a float32/float64 matrix: the rows' bit
+    """An integer fingerprint ``(N,)`` per row of a numeric matrix: the rows' bit
     patterns times fixed odd multipliers, summed modulo 2**64. Integer arithmetic is exact
     in any order, so equal bits always give equal fingerprints."""
-    bits = rows.view(np.uint32 if rows.dtype == np.float32 else np.uint64)
+    if rows.dtype.itemsize not in (4, 8):  # e.g. float16 or int16: widened, same values
+        rows = rows.astype(np.float64 if np.issubdtype(rows.dtype, np.floating) else np.int64)
     multipliers = np.random.default_rng(0).integers(0, 2**63, size=rows.shape[1], dtype=np.uint64)
-    return np.einsum("ij,j->i", bits, multipliers | np.uint64(1))
+    multipliers |= np.uint64(1)
+    step = _rows_per_block(rows)
+    out = np.empty(len(rows), dtype=np.uint64)
+    for s in range(0, len(rows), step):
+        block = np.ascontiguousarray(rows[s : s + step])
+        bits = block.view(np.uint32 if rows.dtype.itemsize == 4 else np.uint64)
+        out[s : s + step] = np.einsum("ij,j->i", bits, multipliers)
+    return out
 
 
 class GramAccumulator:

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from ._validation import as_finite_matrix, as_labels
-from .distances import device_matmul, runs_numpy
+from .distances import device_matmul, distinct_rows, runs_numpy
 
 __all__ = [
     "equipopulated_bins",
@@ -367,30 +367,60 @@ def _class_histogram_keys(binned, n_bins, codes, n_classes, orders, radix, devic
     ``keys (order, unit, class) = sum_b count_b * radix**b``, with ``count_b`` the samples
     of the class in bin b when sample s carries the label ``codes[..., orders[p, s]]``.
 
-    A key is the sum over the class's samples of ``radix**bin``, so shared labels
-    ``(1, sample)`` give every order at once in one GEMM of those weights ``(unit,
-    sample)`` with the one-hot reordered labels ``(sample, order * class)``, exact because
-    every partial sum is an integer below the float's 2**24 (float32) or 2**53 (float64).
-    Per-unit labels ``(unit, sample)``, and labels with so many classes that the one-hot
-    GEMM costs more than counting: one weighted bincount per order. On a torch ``device``
-    the GEMM is in float64 (exact whatever the device's float32 matmul precision, e.g.
-    TF32), so the keys equal the CPU's to the bit.
+    A key is the sum over the class's samples of ``radix**bin``, so units sharing one label
+    row (shared labels ``(1, sample)``, or equal rows of per-unit labels ``(unit,
+    sample)``, e.g. the binned RF variables of every unit whose RF covers the whole image)
+    give every order at once in one GEMM of those weights ``(unit, sample)`` with the
+    one-hot reordered labels ``(sample, order * class)``, exact because every partial sum
+    is an integer below the float's 2**24 (float32) or 2**53 (float64). Units with a label
+    row of their own, and labels with so many classes that the one-hot GEMM costs more
+    than counting: one weighted bincount per order. Both give the same integers. On a torch
+    ``device`` the GEMM is in float64 (exact whatever the device's float32 matmul
+    precision, e.g. TF32), so the keys equal the CPU's to the bit.
     """
-    n_units, n_samples = binned.shape
-    n_orders = len(orders)
+    n_units = binned.shape[0]
     dtype = np.float32 if runs_numpy(device) and radix ** n_bins <= 2**24 else np.float64
     weights = (float(radix) ** binned.astype(np.int64)).astype(dtype)
-    keys = np.empty((n_orders, n_units, n_classes), dtype=np.int64)
-    if codes.shape[0] == 1 and n_classes <= _GEMM_MAX_CLASSES:
-        chunk = max(1, _ONE_HOT_ELEMENTS // (n_samples * n_classes))
-        for start in range(0, n_orders, chunk):
-            labels = codes[0][orders[start:start + chunk].T]  # (sample, order)
-            one_hot = (labels[:, :, None] == np.arange(n_classes)).astype(dtype)
-            part = device_matmul(weights, one_hot.reshape(n_samples, -1), device)
-            keys[start:start + chunk] = part.reshape(n_units, -1, n_classes).transpose(1, 0, 2)
+    keys = np.empty((len(orders), n_units, n_classes), dtype=np.int64)
+    if n_classes > _GEMM_MAX_CLASSES:
+        keys[:] = _counted_keys(weights, codes, n_classes, orders)
         return keys
+    if codes.shape[0] == 1:
+        keys[:] = _gemm_keys(weights, codes[0], n_classes, orders, device)
+        return keys
+    first, inverse = distinct_rows(codes)
+    members = np.bincount(inverse)
+    alone = members[inverse] == 1
+    for row in np.flatnonzero(members > 1):
+        units = np.flatnonzero(inverse == row)
+        keys[:, units] = _gemm_keys(weights[units], codes[first[row]], n_classes, orders, device)
+    if alone.any():
+        keys[:, alone] = _counted_keys(weights[alone], codes[alone], n_classes, orders)
+    return keys
+
+
+def _gemm_keys(weights, labels, n_classes, orders, device):
+    """Keys ``(order, unit, class)`` of units ``weights (unit, sample)`` sharing the label
+    row ``labels (sample,)``: one GEMM per block of orders."""
+    n_units, n_samples = weights.shape
+    keys = np.empty((len(orders), n_units, n_classes), dtype=np.int64)
+    chunk = max(1, _ONE_HOT_ELEMENTS // (n_samples * n_classes))
+    for start in range(0, len(orders), chunk):
+        reordered = labels[orders[start:start + chunk].T]  # (sample, order)
+        one_hot = (reordered[:, :, None] == np.arange(n_classes)).astype(weights.dtype)
+        part = device_matmul(weights, one_hot.reshape(n_samples, -1), device)
+        keys[start:start + chunk] = part.reshape(n_units, -1, n_classes).transpose(1, 0, 2)
+    return keys
+
+
+def _counted_keys(weights, codes, n_classes, orders):
+    """Keys ``(order, unit, class)`` from one weighted bincount per order; ``codes`` are
+    per-unit ``(unit, sample)`` or shared ``(1, sample)`` labels."""
+    n_units = weights.shape[0]
+    codes = np.broadcast_to(codes, weights.shape)
     offset = (np.arange(n_units, dtype=np.int64) * n_classes)[:, None]
     flat_weights = weights.astype(np.float64).ravel()
+    keys = np.empty((len(orders), n_units, n_classes), dtype=np.int64)
     for p, order in enumerate(orders):
         keys[p] = np.bincount((offset + codes[:, order]).ravel(), weights=flat_weights,
                               minlength=n_units * n_classes).reshape(n_units, n_classes)

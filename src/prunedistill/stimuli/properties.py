@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_finite
-from ..distances import device_matmul, to_device
+from ..distances import device_matmul, distinct_rows, to_device
 from .pixels import luma
 
 TRANSFORMATION_COORDS = ("object", "view", "transformation", "position_deg", "elevation_deg",
@@ -47,6 +47,8 @@ def _as_rf_maps(rf_maps, image_shape: tuple[int, int]) -> np.ndarray:
         )
     check_finite(maps, "rf_maps")
     flat = maps.reshape(len(maps), -1)
+    if flat.dtype not in (np.float32, np.float64):
+        flat = flat.astype(np.float64)
     if flat.min(initial=0.0) < 0:
         raise ValueError("rf_maps must be non-negative weights (e.g. a fitted Gaussian).")
     peaks = flat.max(axis=1)
@@ -59,13 +61,14 @@ def _as_rf_maps(rf_maps, image_shape: tuple[int, int]) -> np.ndarray:
 _RF_BLOCK_BYTES = 128 * 2**20
 
 
-def _normalised_blocks(maps: np.ndarray):
-    """``(units slice, weights (block, y * x) float64, weights' row sums (block, 1))`` over
-    blocks of ``maps (units, y * x)``, each map normalised to peak 1."""
+def _normalised_blocks(maps: np.ndarray, rows: np.ndarray):
+    """``(positions slice into rows, weights (block, y * x) float64, weights' row sums
+    (block, 1))`` over blocks of the maps ``maps[rows]`` (``maps (units, y * x)``), each
+    normalised to peak 1."""
     block = max(1, _RF_BLOCK_BYTES // (8 * maps.shape[1]))
-    for start in range(0, len(maps), block):
-        units = slice(start, min(start + block, len(maps)))
-        weights = maps[units].astype(np.float64)
+    for start in range(0, len(rows), block):
+        units = slice(start, min(start + block, len(rows)))
+        weights = maps[rows[units]].astype(np.float64)
         weights /= weights.max(axis=1)[:, None]
         yield units, weights, weights.sum(axis=1, keepdims=True)
 
@@ -128,7 +131,8 @@ def rf_statistics(images, rf_maps, which=RF_STATISTICS, *, deg_per_pixel: float 
     (:func:`rf_contrast`), and ``orientation_energy`` / ``orientation_deg``
     (:func:`rf_orientation_energy`; give ``deg_per_pixel`` or the precomputed ``energy``
     maps ``(stimuli, orientations, y, x)``). Each value is the same float64 dot product the
-    separate functions compute; ``device`` (a torch device other than ``"cpu"``) computes
+    separate functions compute, once per distinct map (units with equal maps get equal
+    values); ``device`` (a torch device other than ``"cpu"``) computes
     the products there, in float64 (equal to the CPU's to rounding)."""
     unknown = set(which) - set(RF_STATISTICS)
     if unknown:
@@ -150,8 +154,11 @@ def rf_statistics(images, rf_maps, which=RF_STATISTICS, *, deg_per_pixel: float 
         energy_t = to_device(np.asarray(energy, dtype=np.float64).reshape(n * n_orientations,
                                                                           -1).T, device)
         angles = np.asarray(orientations_deg, dtype=np.float64)
-    out = {name: np.empty((len(maps), n)) for name in which}
-    for units, weights, total in _normalised_blocks(maps):
+    # Units with the same map (every unit whose RF was not localised has the full field)
+    # get their statistics once.
+    first, inverse = distinct_rows(maps)
+    out = {name: np.empty((len(first), n)) for name in which}
+    for units, weights, total in _normalised_blocks(maps, first):
         block = to_device(weights, device)
         if need_mean:
             mean = device_matmul(block, flat_t, device) / total
@@ -168,7 +175,7 @@ def rf_statistics(images, rf_maps, which=RF_STATISTICS, *, deg_per_pixel: float 
                 out["orientation_energy"][units] = per_rf.max(axis=2)
             if "orientation_deg" in which:
                 out["orientation_deg"][units] = angles[per_rf.argmax(axis=2)]
-    return out
+    return {name: values[inverse] for name, values in out.items()}
 
 
 def gabor_bank(deg_per_pixel: float, wavelength_deg: float = 10.0,
