@@ -28,7 +28,7 @@ test: $(STAMP_DEV)
 	$(BIN)/python -m pytest -q
 
 # Every benchmark, each rewriting its figures in benchmarks/results/ (dated, with the machine).
-BENCH = set -e; record() { name=$$1; shift; { date -u +"# %F %H:%M UTC, make benchmarks"; "$$@"; } > benchmarks/results/$$name.txt.new && mv benchmarks/results/$$name.txt.new benchmarks/results/$$name.txt; }
+BENCH = set -e; record() { name=$$1; shift; { date -u +"# %F %H:%M UTC, make benchmarks at $$(git rev-parse --short HEAD)"; "$$@"; } > benchmarks/results/$$name.txt.new && mv benchmarks/results/$$name.txt.new benchmarks/results/$$name.txt; }
 benchmarks: $(STAMP_DEV)
 	@$(BENCH); \
 	record dimension $(BIN)/python benchmarks/bench_dimension.py; \
