@@ -193,8 +193,10 @@ def fit_linear_svms(features: np.ndarray, labels: np.ndarray, mask: np.ndarray |
     identity = np.eye(dim)
     use_kernel = n_samples < dim
     x_t = np.ascontiguousarray(x.transpose(0, 2, 1))  # (problems, d, samples)
-    # The factors 0/1 of the active set multiply exactly, so 2C K is formed once.
+    # The factors 0/1 of the active set multiply exactly, so 2C K is formed once; the kernel
+    # path needs the transposed features only for it.
     kernel_2c = 2 * C * np.matmul(x, x_t) if use_kernel else None
+    x_t = None if use_kernel else x_t
 
     def objective(w, scores, y, m):
         slack = np.maximum(0.0, 1.0 - y * scores) * m
@@ -213,8 +215,11 @@ def fit_linear_svms(features: np.ndarray, labels: np.ndarray, mask: np.ndarray |
         if not going.all():  # drop the converged problems from every array
             todo, wt, scores, active, gradient = (a[going] for a in
                                                   (todo, wt, scores, active, gradient))
-            x, x_t, y, m = x[going], x_t[going], y[going], m[going]
-            kernel_2c = kernel_2c[going] if use_kernel else None
+            x, y, m = x[going], y[going], m[going]
+            if use_kernel:
+                kernel_2c = kernel_2c[going]
+            else:
+                x_t = x_t[going]
         # Newton target: the minimiser with the active set fixed, H^-1 2C X_A^T y_A with
         # H = I + 2C X_A^T X_A; through the n x n (Woodbury) form when samples < features.
         if use_kernel:

@@ -381,13 +381,11 @@ def _class_histogram_keys(binned, n_bins, codes, n_classes, orders, radix, devic
     n_units = binned.shape[0]
     dtype = np.float32 if runs_numpy(device) and radix ** n_bins <= 2**24 else np.float64
     weights = (float(radix) ** binned.astype(np.int64)).astype(dtype)
-    keys = np.empty((len(orders), n_units, n_classes), dtype=np.int64)
     if n_classes > _GEMM_MAX_CLASSES:
-        keys[:] = _counted_keys(weights, codes, n_classes, orders)
-        return keys
+        return _counted_keys(weights, codes, n_classes, orders)
     if codes.shape[0] == 1:
-        keys[:] = _gemm_keys(weights, codes[0], n_classes, orders, device)
-        return keys
+        return _gemm_keys(weights, codes[0], n_classes, orders, device)
+    keys = np.empty((len(orders), n_units, n_classes), dtype=np.int64)
     first, inverse = distinct_rows(codes)
     members = np.bincount(inverse)
     alone = members[inverse] == 1
