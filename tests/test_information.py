@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 
 from prunedistill.information import (
+    _bins_by_rank,
+    _bins_by_threshold,
     conditional_information_plugin,
     decompose,
     equipopulated_bins,
@@ -43,6 +45,34 @@ def test_tie_rule_by_hand():
     np.testing.assert_array_equal(binned[0], [0, 0, 0, 0, 0, 0, 1, 2, 2, 2])
     binned, used = equipopulated_bins(np.array([[5.0, 5, 5, 5], [1, 2, 1, 2]]), 3)
     np.testing.assert_array_equal(used, [1, 2])
+
+
+def _bins_from_the_rule(values: np.ndarray, n_bins: int) -> np.ndarray:
+    """One unit, straight from the definition: raw bin floor(#{values < v} * n_bins / N),
+    then the raw bins present renumbered 0..used-1."""
+    raw = np.array([(values < v).sum() * n_bins // len(values) for v in values])
+    return np.searchsorted(np.unique(raw), raw)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_order_statistic_and_sorting_paths_give_the_rule(dtype):
+    """The threshold path (n_bins <= 24) and the argsort path (more bins) give the same
+    codes as the definition, on ties, ReLU zeros, -0.0 beside 0.0, and N not a multiple
+    of the bins."""
+    rng = np.random.default_rng(7)
+    for trial in range(400):
+        n = int(rng.integers(2, 60))
+        n_bins = int(rng.integers(2, n + 1))
+        r = rng.integers(-4, 5, size=(3, n)).astype(dtype)
+        if trial % 2:
+            r = np.maximum(r, 0) * rng.standard_normal(n).astype(dtype)
+        r[r == 0] = -0.0 if trial % 3 == 0 else 0.0
+        expected = np.array([_bins_from_the_rule(row, n_bins) for row in r])
+        for path in (_bins_by_rank, _bins_by_threshold):
+            binned, used = path(r, n_bins)
+            assert binned.dtype == np.int16
+            np.testing.assert_array_equal(binned, expected, err_msg=path.__name__)
+            np.testing.assert_array_equal(used, expected.max(axis=1) + 1)
 
 
 def test_deterministic_response_carries_its_entropy():

@@ -40,6 +40,10 @@ __all__ = [
 CORRECTIONS = ("none", "pt", "pt_observed", "qe")
 # Units per block of the joint histogram; bounds memory to a few hundred MB.
 _UNIT_BLOCK_ELEMENTS = 2**23
+# Up to this many bins, comparing with n_bins - 1 order statistics beats sorting each row
+# (measured at 380 samples: 3 bins 0.24 s vs 0.53 s, 23 bins 0.51 vs 0.60 s per 20,000 units;
+# even at 32, slower from 48).
+_THRESHOLD_MAX_BINS = 24
 
 
 def equipopulated_bins(responses, n_bins: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -66,6 +70,14 @@ def equipopulated_bins(responses, n_bins: int = 3) -> tuple[np.ndarray, np.ndarr
             f"cannot make {n_bins} bins from {n_samples} samples: fewer samples than bins. "
             "Use more samples (stimuli x trials) or fewer bins."
         )
+    if n_bins <= _THRESHOLD_MAX_BINS:
+        return _bins_by_threshold(r, n_bins)
+    return _bins_by_rank(r, n_bins)
+
+
+def _bins_by_rank(r: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`equipopulated_bins` from a stable argsort of each row: O(N log N) per unit."""
+    n_samples = r.shape[1]
     order = np.argsort(r, axis=1, kind="stable")
     ordered = np.take_along_axis(r, order, axis=1)
     positions = np.broadcast_to(np.arange(n_samples), r.shape)
@@ -79,6 +91,24 @@ def equipopulated_bins(responses, n_bins: int = 3) -> tuple[np.ndarray, np.ndarr
     binned = np.empty_like(dense)
     np.put_along_axis(binned, order, dense, axis=1)
     return binned, dense[:, -1].astype(np.int64) + 1
+
+
+def _bins_by_threshold(r: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`equipopulated_bins` from ``n_bins - 1`` order statistics per row, the same
+    codes as :func:`_bins_by_rank` without sorting: a value's raw bin is at least j exactly
+    when at least ``k_j = ceil(j N / n_bins)`` values are below it, i.e. when it exceeds
+    the row's ``k_j``-th smallest value (``np.partition``, O(N) per unit)."""
+    n_units, n_samples = r.shape
+    ranks = [-(-j * n_samples // n_bins) for j in range(1, n_bins)]  # k_j
+    order_statistics = np.partition(r, [k - 1 for k in ranks], axis=1)
+    raw_bin = np.zeros(r.shape, dtype=np.int16)
+    for k in ranks:
+        raw_bin += r > order_statistics[:, k - 1:k]
+    present = np.zeros((n_units, n_bins), dtype=bool)
+    present[np.arange(n_units)[:, None], raw_bin] = True
+    renumbered = (np.cumsum(present, axis=1) - 1).astype(np.int16)
+    return (np.take_along_axis(renumbered, raw_bin, axis=1),
+            present.sum(axis=1).astype(np.int64))
 
 
 def _check_labels(labels, n_units: int, n_samples: int, name: str) -> tuple[np.ndarray, int]:
