@@ -90,8 +90,11 @@ def _empty(ax, reason: str) -> None:
 
 
 def save(fig, folder: Path, name: str) -> None:
+    """``name.png`` and ``name.svg`` in ``folder``, the same bytes for the same figure."""
     fig.savefig(folder / f"{name}.png", dpi=110, bbox_inches="tight")
-    fig.savefig(folder / f"{name}.svg", bbox_inches="tight", metadata={"Date": None})
+    # Without a salt, matplotlib draws the SVG's element ids from uuid4: new bytes each run.
+    with matplotlib.rc_context({"svg.hashsalt": name}):
+        fig.savefig(folder / f"{name}.svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
 
 
