@@ -135,3 +135,60 @@ def test_population_decoding_of_unequal_objects_scores_every_pair_on_its_own_sam
     expected = np.mean([entropy(30, 20), entropy(30, 25), entropy(20, 25)])
     assert result.percent_correct[0] == 100.0
     assert result.information[0] == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("protocol", ["separability", "generalisation"])
+def test_population_decoding_matches_one_liblinear_svm_per_pair_and_fold(protocol):
+    """The batched path (training samples packed, moments from them, test samples scored
+    on their own) against the protocol written out: per pair and fold, z-score on the
+    training samples (only centre with one sample per object), fit scikit-learn's
+    LinearSVC, predict the test samples; the same random draws (units, shuffled labels,
+    folds) in the same order."""
+    from sklearn.svm import LinearSVC
+
+    from prunedistill.decoding import _folds, _pairs, confusion_information
+
+    rng = np.random.default_rng(11)
+    n_objects, n_views, n_units, size = 4, 8, 30, 8
+    objects = np.repeat(np.arange(n_objects), n_views)
+    views = np.tile(np.arange(n_views), n_objects)
+    responses = (rng.normal(size=(n_units, n_objects))[:, objects]
+                 + 2.5 * rng.normal(size=(n_units, len(objects))))
+    result = population_decoding(responses, objects, views, sizes=(size,), n_resamples=1,
+                                 protocol=protocol, train_view=3, seed=5)
+
+    draws = np.random.default_rng(5)
+    x = responses[draws.choice(n_units, size=size, replace=False)].T
+    shuffled = objects.copy()
+    for view in np.unique(views):
+        where = np.flatnonzero(views == view)
+        shuffled[where] = draws.permutation(objects[where])
+    scores = []
+    for labels_of in (objects, shuffled):
+        correct, bits = [], []
+        for a, b in _pairs(labels_of):
+            in_pair = np.flatnonzero((labels_of == a) | (labels_of == b))
+            truth = (labels_of[in_pair] == b).astype(int)
+            if protocol == "separability":
+                folds = _folds(truth, 5, draws)
+                splits = [folds != f for f in range(5)]
+            else:
+                splits = [views[in_pair] == 3]
+            predicted = np.zeros(len(in_pair), dtype=int)
+            for train in splits:
+                xs = x[in_pair]
+                mean = xs[train].mean(axis=0)
+                std = xs[train].std(axis=0) if train.sum() > 2 else np.ones(size)
+                z = (xs - mean) / std
+                svm = LinearSVC(C=1.0, dual="auto", tol=1e-12, max_iter=100_000,
+                                random_state=0).fit(z[train], truth[train])
+                predicted[~train] = svm.predict(z[~train])
+            tested = ~splits[0] if len(splits) == 1 else np.ones(len(in_pair), dtype=bool)
+            correct.append((predicted[tested] == truth[tested]).mean())
+            bits.append(confusion_information(truth[tested], predicted[tested]))
+        scores.append((100 * np.mean(correct), np.mean(bits)))
+    assert 55 < scores[0][0] < 98  # errors to get right, and signal
+    np.testing.assert_allclose([result.percent_correct[0], result.chance_percent_correct[0]],
+                               [scores[0][0], scores[1][0]], rtol=0, atol=1e-12)
+    np.testing.assert_allclose([result.information[0], result.chance_information[0]],
+                               [scores[0][1], scores[1][1]], rtol=0, atol=1e-12)

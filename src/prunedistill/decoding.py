@@ -187,16 +187,19 @@ def fit_linear_svms(features: np.ndarray, labels: np.ndarray, mask: np.ndarray |
     0.2 s vs 0.6 s), mostly by avoiding per-fit overhead.
     """
     x = np.concatenate([features, np.ones(features.shape[:2] + (1,))], axis=2)
+    return _fit_with_intercept_column(x, labels, mask, C=C, tol=tol, max_iter=max_iter)
+
+
+def _fit_with_intercept_column(x, labels, mask, *, C=1.0, tol=1e-8, max_iter=100):
+    """:func:`fit_linear_svms` on ``x (problems, samples, d + 1)`` whose last feature is
+    the constant 1."""
     y = np.where(labels > 0, 1.0, -1.0)
     m = np.ones(labels.shape) if mask is None else mask.astype(np.float64)
     n_problems, n_samples, dim = x.shape
     identity = np.eye(dim)
     use_kernel = n_samples < dim
-    x_t = np.ascontiguousarray(x.transpose(0, 2, 1))  # (problems, d, samples)
-    # The factors 0/1 of the active set multiply exactly, so 2C K is formed once; the kernel
-    # path needs the transposed features only for it.
-    kernel_2c = 2 * C * np.matmul(x, x_t) if use_kernel else None
-    x_t = None if use_kernel else x_t
+    # The factors 0/1 of the active set multiply exactly, so 2C K is formed once.
+    kernel_2c = 2 * C * np.matmul(x, x.transpose(0, 2, 1)) if use_kernel else None
 
     def objective(w, scores, y, m):
         slack = np.maximum(0.0, 1.0 - y * scores) * m
@@ -218,8 +221,6 @@ def fit_linear_svms(features: np.ndarray, labels: np.ndarray, mask: np.ndarray |
             x, y, m = x[going], y[going], m[going]
             if use_kernel:
                 kernel_2c = kernel_2c[going]
-            else:
-                x_t = x_t[going]
         # Newton target: the minimiser with the active set fixed, H^-1 2C X_A^T y_A with
         # H = I + 2C X_A^T X_A; through the n x n (Woodbury) form when samples < features.
         if use_kernel:
@@ -228,7 +229,7 @@ def fit_linear_svms(features: np.ndarray, labels: np.ndarray, mask: np.ndarray |
             alpha = np.linalg.solve(system, (active * y)[:, :, None])[:, :, 0]
             target = 2 * C * np.einsum("pnd,pn->pd", x, active * alpha)
         else:
-            weighted = x_t * active[:, None, :]  # contiguous: batched BLAS
+            weighted = (x * active[:, :, None]).transpose(0, 2, 1)
             hessian = identity + 2 * C * np.matmul(weighted, x)
             rhs = 2 * C * np.einsum("pnd,pn->pd", x, active * y)
             target = np.linalg.solve(hessian, rhs[:, :, None])[:, :, 0]
@@ -248,61 +249,80 @@ def fit_linear_svms(features: np.ndarray, labels: np.ndarray, mask: np.ndarray |
     return w
 
 
-def _standardised(features: np.ndarray, train: np.ndarray) -> np.ndarray:
-    """Features z-scored on each problem's training samples; with one training sample per
-    object a per-feature std only measures that pair, so then they are only centred."""
-    weights = train[:, :, None].astype(np.float64)
-    count = weights.sum(axis=1, keepdims=True)
-    mean = (features * weights).sum(axis=1, keepdims=True) / count
-    centred = features - mean
-    std = np.sqrt(((centred ** 2) * weights).sum(axis=1, keepdims=True) / count)
-    std = np.where((count > 2) & (std > 0), std, 1.0)
-    centred /= std
-    return centred
+def _training_moments(features: np.ndarray, train: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std ``(problems, 1, d)`` of ``features (problems, samples, d)`` over each
+    problem's training samples ``train (problems, samples)``; with one training sample per
+    object a per-feature std only measures that pair, so then (and for constant features)
+    the std is 1: the features are only centred."""
+    where = train[:, :, None]
+    count = train.sum(axis=1)[:, None, None].astype(np.float64)
+    mean = features.sum(axis=1, keepdims=True, where=where) / count
+    squares = np.square(features - mean)
+    std = np.sqrt(squares.sum(axis=1, keepdims=True, where=where) / count)
+    return mean, np.where((count > 2) & (std > 0), std, 1.0)
+
+
+def _scaled_with_ones(features: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``(features - mean) / std`` with a constant feature 1 appended: ``(problems, samples,
+    d + 1)``, written once."""
+    x = np.empty(features.shape[:2] + (features.shape[2] + 1,))
+    np.subtract(features, mean, out=x[:, :, :-1])
+    x[:, :, :-1] /= std
+    x[:, :, -1] = 1.0
+    return x
+
+
+def _first(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``mask (problems, samples)``, the positions of its True entries first, in
+    their order, cut to the largest count ``(problems, k)``, and which of them are True."""
+    order = np.argsort(~mask, axis=1, kind="stable")[:, :mask.sum(axis=1).max()]
+    return order, np.take_along_axis(mask, order, axis=1)
 
 
 def _svm_scores(x, objects, views, protocol, n_folds, rng, train_view):
     """Mean percent correct and bits over object pairs for one population ``x (samples,
     units)``: every pair and fold is one SVM, all fitted together."""
     pairs = _pairs(objects)
-    members, trains, tests, truths = [], [], [], []
+    members, trains, truths = [], [], []
     for a, b in pairs:
         in_pair = np.flatnonzero((objects == a) | (objects == b))
         labels = (objects[in_pair] == b).astype(np.int64)
         if protocol == "separability":
             folds = _folds(labels, n_folds, rng)
-            splits = [(folds != f, folds == f) for f in range(n_folds)]
+            splits = [folds != f for f in range(n_folds)]
         else:
-            train = views[in_pair] == train_view
-            splits = [(train, ~train)]
-        for train, test in splits:
-            members.append(in_pair)
-            trains.append(train)
-            tests.append(test)
-            truths.append(labels)
+            splits = [views[in_pair] == train_view]
+        members += [in_pair] * len(splits)
+        trains += splits
+        truths += [labels] * len(splits)
     sizes = np.array([len(p) for p in members])
     n_max = sizes.max()
     # Row len(x) of the padded samples is zeros: the padding of shorter problems.
     sample = np.full((len(members), n_max), len(x))
     labels = np.zeros((len(members), n_max), dtype=np.int64)
     train = np.zeros((len(members), n_max), dtype=bool)
-    test = np.zeros((len(members), n_max), dtype=bool)
     for i, n in enumerate(sizes):
-        sample[i, :n], labels[i, :n] = members[i], truths[i]
-        train[i, :n], test[i, :n] = trains[i], tests[i]
-    features = np.concatenate([x, np.zeros((1, x.shape[1]))])[sample]
-    features = _standardised(features, train)
+        sample[i, :n], labels[i, :n], train[i, :n] = members[i], truths[i], trains[i]
+    test = (np.arange(n_max) < sizes[:, None]) & ~train
+    padded_x = np.concatenate([x, np.zeros((1, x.shape[1]))])
+    fit_at, fit_mask = _first(train)
+    test_at, test_mask = _first(test)
+    # The training samples packed to the front in their order: any other sample would only
+    # add a zero term to every sum and an identity row to every system, so the moments and
+    # the separability weights are the same numbers as on all samples.
+    fit_x = padded_x[np.take_along_axis(sample, fit_at, axis=1)]
+    mean, std = _training_moments(fit_x, fit_mask)
     if protocol == "separability":
-        # each SVM sees only its training samples, packed to the front in their order: a
-        # test sample would only add a zero row to every sum and an identity row to every
-        # system
-        packed = np.argsort(~train, axis=1, kind="stable")[:, :train.sum(axis=1).max()]
-        weights = fit_linear_svms(np.take_along_axis(features, packed[:, :, None], axis=1),
-                                  np.take_along_axis(labels, packed, axis=1),
-                                  np.take_along_axis(train, packed, axis=1))
-    else:
-        weights = fit_linear_svms(features, labels, train)
-    predicted = (np.einsum("pnd,pd->pn", features, weights[:, :-1]) + weights[:, -1:] > 0)
+        weights = _fit_with_intercept_column(_scaled_with_ones(fit_x, mean, std),
+                                             np.take_along_axis(labels, fit_at, 1), fit_mask)
+    else:  # on all samples: their number decides fit_linear_svms's path
+        weights = _fit_with_intercept_column(_scaled_with_ones(padded_x[sample], mean, std),
+                                             labels, train)
+    test_x = (padded_x[np.take_along_axis(sample, test_at, axis=1)] - mean) / std
+    scores = np.einsum("pnd,pd->pn", test_x, weights[:, :-1]) + weights[:, -1:]
+    predicted = np.zeros((len(members), n_max), dtype=bool)
+    np.put_along_axis(predicted, test_at, (scores > 0) & test_mask, axis=1)
     # A pair's folds test disjoint samples: its prediction per sample is its test fold's.
     per_pair = len(members) // len(pairs)
     pair_test = test.reshape(len(pairs), per_pair, n_max)
