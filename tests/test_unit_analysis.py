@@ -123,6 +123,63 @@ def test_bar_mapping_recovers_a_planted_rf_centre():
     assert not flat.good.any()
 
 
+def _levenberg_marquardt_every_unit(maps, azimuth, elevation, iterations=60):
+    """The fit as docs/science.md states it, with J^T J and J^T r recomputed for every unit
+    at every iteration: (params (units, 6), cost (units,))."""
+    from prunedistill.analysis.receptive_fields import _gaussian
+
+    grid_x, grid_y = np.meshgrid(azimuth, elevation)
+    x, y, z = grid_x.ravel(), grid_y.ravel(), maps.reshape(len(maps), -1)
+    cell = float(np.min(np.diff(np.unique(x))))
+    peak, low = z.argmax(axis=1), z.min(axis=1)
+    params = np.column_stack([z.max(axis=1) - low, x[peak], y[peak],
+                              np.full(len(z), np.log(cell)), np.full(len(z), np.log(cell)), low])
+    damping = np.full(len(z), 1e-2)
+    value, jac = _gaussian(params, x, y)
+    cost = ((z - value) ** 2).sum(axis=1)
+    limits = (np.log(cell / 4), np.log(4 * max(np.ptp(x), np.ptp(y), cell)))
+    for _ in range(iterations):
+        jtj = np.einsum("upi,upj->uij", jac, jac)
+        jtr = np.einsum("upi,up->ui", jac, z - value)
+        diagonal = np.einsum("uii->ui", jtj)
+        floor = 1e-9 * diagonal.max(axis=1, keepdims=True) + 1e-300
+        system = jtj + np.einsum("ui,ij->uij", damping[:, None] * diagonal + floor, np.eye(6))
+        trial = params + np.linalg.solve(system, jtr[..., None])[..., 0]
+        trial[:, 3:5] = np.clip(trial[:, 3:5], *limits)
+        trial_value, trial_jac = _gaussian(trial, x, y)
+        trial_cost = ((z - trial_value) ** 2).sum(axis=1)
+        better = trial_cost < cost
+        params[better], value[better], jac[better] = (trial[better], trial_value[better],
+                                                      trial_jac[better])
+        cost[better] = trial_cost[better]
+        damping = np.clip(np.where(better, damping / 3, damping * 4), 1e-12, 1e12)
+    return params, cost
+
+
+def test_gaussian_fit_updating_only_moved_units_is_the_same_fit_to_the_bit():
+    ds = bars(size=32, phases=1, supersample=1)
+    rng = np.random.default_rng(3)
+    x, y = ds.x.values, ds.y.values
+    centres = np.column_stack([rng.uniform(-40, 40, 40), rng.uniform(-20, 20, 40)])
+    planted = np.exp(-((x[None, None, :] - centres[:, 0, None, None]) ** 2
+                       + (y[None, :, None] - centres[:, 1, None, None]) ** 2) / (2 * 12.0 ** 2))
+    responses = rf_luminance(ds.images.values, planted)          # std ~0.007 over the bars
+    noise = np.r_[np.full(20, 0.002), np.full(20, 0.05)]
+    responses += noise[:, None] * rng.standard_normal(responses.shape)
+    responses[30:35] = 0.0                                        # silent units: flat maps
+    maps, azimuth, elevation = bar_response_maps(responses, ds)
+    fit = fit_gaussian(maps, azimuth, elevation)
+    params, cost = _levenberg_marquardt_every_unit(maps, azimuth, elevation)
+    np.testing.assert_array_equal(fit.amplitude, params[:, 0])
+    np.testing.assert_array_equal(fit.centre_x_deg, params[:, 1])
+    np.testing.assert_array_equal(fit.centre_y_deg, params[:, 2])
+    np.testing.assert_array_equal(fit.sigma_x_deg, np.exp(params[:, 3]))
+    np.testing.assert_array_equal(fit.offset, params[:, 5])
+    total = ((maps - maps.mean(axis=(1, 2), keepdims=True)) ** 2).reshape(40, -1).sum(axis=1)
+    np.testing.assert_array_equal(fit.r2[total > 0], 1 - cost[total > 0] / total[total > 0])
+    assert fit.good[:20].all() and not fit.good[20:].any()     # noise 0.05 buries the RF
+
+
 def test_gradient_rf_is_local_and_centred_on_the_unit():
     from prunedistill.models import load_model
 

@@ -91,6 +91,12 @@ def _gaussian(params: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndar
     return value, jac
 
 
+def _normal_terms(jac: np.ndarray, residual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Newton terms ``J^T J (units, 6, 6)`` and ``J^T r (units, 6)`` from the Jacobian
+    ``(units, points, 6)`` and residuals ``(units, points)``."""
+    return (np.einsum("upi,upj->uij", jac, jac), np.einsum("upi,up->ui", jac, residual))
+
+
 def fit_gaussian(maps, azimuth_deg, elevation_deg, *, iterations: int = 60) -> GaussianFit:
     """Fit ``a exp(-(dx^2/2sx^2 + dy^2/2sy^2)) + b`` to each map ``(units, rows, columns)``.
 
@@ -114,10 +120,12 @@ def fit_gaussian(maps, azimuth_deg, elevation_deg, *, iterations: int = 60) -> G
     damping = np.full(n_units, 1e-2)
     value, jac = _gaussian(params, x, y)
     cost = ((z - value) ** 2).sum(axis=1)
+    # J^T J and J^T r change only for the units whose step was taken: recomputed for those
+    # alone (einsum sums each unit's rows in the same order either way, so the fit is the
+    # same to the last bit as recomputing every unit)
+    jtj, jtr = _normal_terms(jac, z - value)
     log_limits = (np.log(cell / 4), np.log(4 * max(np.ptp(x), np.ptp(y), cell)))
     for _ in range(iterations):
-        jtj = np.einsum("upi,upj->uij", jac, jac)
-        jtr = np.einsum("upi,up->ui", jac, z - value)
         diagonal = np.einsum("uii->ui", jtj)
         # The floor keeps the system regular when a parameter has no effect (a flat map has
         # zero amplitude, so its centre and widths do not change the model).
@@ -129,9 +137,10 @@ def fit_gaussian(maps, azimuth_deg, elevation_deg, *, iterations: int = 60) -> G
         trial_value, trial_jac = _gaussian(trial, x, y)
         trial_cost = ((z - trial_value) ** 2).sum(axis=1)
         better = trial_cost < cost
-        params[better], value[better] = trial[better], trial_value[better]
-        jac[better] = trial_jac[better]
-        cost[better] = trial_cost[better]
+        params[better], cost[better] = trial[better], trial_cost[better]
+        if better.any():
+            jtj[better], jtr[better] = _normal_terms(trial_jac[better],
+                                                     z[better] - trial_value[better])
         damping = np.clip(np.where(better, damping / 3, damping * 4), 1e-12, 1e12)
     total = ((z - z.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
