@@ -91,10 +91,13 @@ def _empty(ax, reason: str) -> None:
 
 def save(fig, folder: Path, name: str) -> None:
     """``name.png`` and ``name.svg`` in ``folder``, the same bytes for the same figure."""
-    fig.savefig(folder / f"{name}.png", dpi=110, bbox_inches="tight")
+    # One tight box for both files: bbox_inches="tight" would lay the figure out twice more.
+    fig.draw_without_rendering()
+    box = fig.get_tightbbox().padded(matplotlib.rcParams["savefig.pad_inches"])
+    fig.savefig(folder / f"{name}.png", dpi=110, bbox_inches=box)
     # Without a salt, matplotlib draws the SVG's element ids from uuid4: new bytes each run.
     with matplotlib.rc_context({"svg.hashsalt": name}):
-        fig.savefig(folder / f"{name}.svg", bbox_inches="tight", metadata={"Date": None})
+        fig.savefig(folder / f"{name}.svg", bbox_inches=box, metadata={"Date": None})
     plt.close(fig)
 
 
