@@ -48,6 +48,9 @@ def run_cases(script: str, cases: Iterable[str], case: Callable[[str], None], he
     parser.add_argument("--case", choices=cases)
     args = parser.parse_args()
     if args.case:
+        from prunedistill._memory import retain_freed_memory
+
+        retain_freed_memory()  # as the CLI does (PRUNEDISTILL_RETAIN_FREED_MEMORY=0: off)
         case(args.case)
         return
     print(f"machine: {os.cpu_count()} cores; {header}")

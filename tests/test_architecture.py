@@ -8,7 +8,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "prunedistill"
 ESTIMATORS = {"distances", "dimension", "information", "decoding", "similarity", "stats",
-              "_validation", "_io"}
+              "_validation", "_io", "_memory"}
 INPUTS = {"stimuli", "models", "activations"}
 
 

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from .._memory import retain_freed_memory
 from .tasks import Task, run_task
 
 PARENT_CHECK_SECONDS = 0.5
@@ -26,8 +27,9 @@ def _exit_with_parent(parent: int) -> None:
 
 def _worker_setup(parent: int) -> None:
     """Worker initialiser: die with the parent; one BLAS/torch thread per process, so N
-    workers use N cores."""
+    workers use N cores; keep freed memory for reuse, as the CLI's process does."""
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    retain_freed_memory()
     import torch
     from threadpoolctl import threadpool_limits
 
