@@ -47,7 +47,7 @@ def case(name: str) -> None:
     from prunedistill.analysis.receptive_fields import (
         bar_response_maps,
         fit_gaussian,
-        gaussian_rf_maps,
+        localised_rf_maps,
     )
     from prunedistill.models import load_model
     from prunedistill.stimuli import bars, tafazoli
@@ -95,7 +95,8 @@ def case(name: str) -> None:
     config = InformationOptions(shuffles=100, invariance_sweep=(0.0, 0.3, 0.6, 0.9))
     energy = orientation_energy(images, stimuli.attrs["deg_per_pixel"])
     for layer in store.layers:
-        rf_maps = gaussian_rf_maps(fits[layer], stimuli["x"].values, stimuli["y"].values)
+        # As the pipeline does: the fitted Gaussian where the fit is good, else the full field.
+        rf_maps = localised_rf_maps(fits[layer], stimuli["x"].values, stimuli["y"].values)
         table = analyse_layer(subsets[layer].values.T, stimuli, rf_maps, config,
                               energy_maps=energy)
         n_units += table.sizes["unit"]

@@ -293,3 +293,24 @@ def test_the_exact_null_needs_no_shuffles_and_agrees_with_them():
     for name in ("I_L", "I_C", "I_orientation", "I_invariant"):
         assert abs(np.median(exact[name].values[1:])) < 0.01, name
         assert np.abs(exact[name].values - shuffled[name].values).max() < 0.02, name
+
+
+def test_rf_centres_in_blocks_equal_the_one_copy_centroid_to_the_bit(monkeypatch):
+    from prunedistill.analysis import receptive_fields
+    from prunedistill.analysis.receptive_fields import GaussianFit, localised_rf_maps
+
+    rng = np.random.default_rng(3)
+    n = 23
+    fit = GaussianFit(centre_x_deg=rng.uniform(-40, 40, n), centre_y_deg=rng.uniform(-30, 30, n),
+                      sigma_x_deg=rng.uniform(2, 20, n), sigma_y_deg=rng.uniform(2, 20, n),
+                      amplitude=np.ones(n), offset=np.zeros(n), r2=rng.uniform(0, 1, n),
+                      inside=np.ones(n, dtype=bool))
+    x, y = np.linspace(-50, 50, 40), np.linspace(35, -35, 30)
+    maps = localised_rf_maps(fit, x, y)  # float32, the full field where R^2 <= 0.5
+    whole = maps.astype(np.float64)
+    total = whole.sum(axis=(1, 2))
+    expected = ((whole.sum(axis=1) @ x) / total, (whole.sum(axis=2) @ y) / total)
+    for block_bytes in (8 * 30 * 40 * 5, 8 * 30 * 40, 2**30):  # 5 units, 1 unit, all at once
+        monkeypatch.setattr(receptive_fields, "_CENTRE_BLOCK_BYTES", block_bytes)
+        azimuth, elevation = rf_centres(maps, x, y)
+        assert np.array_equal(azimuth, expected[0]) and np.array_equal(elevation, expected[1])
