@@ -3,8 +3,8 @@
 glibc's malloc serves every allocation above ~32 MiB (an RF-map copy, a float64 energy
 matrix, a shuffle table) with a fresh ``mmap`` and unmaps it on free. The next array of that
 size is then new memory that the kernel must fault in page by page. On an ordinary Linux box
-that costs ~0.2 s per GiB; on virtual machines that hand freed guest memory back to the host
-(free-page reporting, as on Firecracker) it measured 0.2-15 s per GiB, and in the per-layer
+that costs ~0.2 s per GiB; on the development virtual machine (which likely hands freed
+memory back to its host) it measured 0.2-15 s per GiB, and in the per-layer
 analysis of VGG16 the kernel's time exceeded the arithmetic (benchmarks/HISTORY.md, analysis,
 2026-12-06). :func:`retain_freed_memory` asks malloc to serve big blocks from its heap and
 never to give the heap back: the process keeps its peak resident size until it exits, which
