@@ -317,22 +317,41 @@ def test_a_coarse_integer_lattice_is_refused_not_estimated():
         twonn(lattice, device="cpu")
 
 
-def test_streamed_gram_with_pending_batches_equals_batch_by_batch_to_rounding():
-    """Batches held back and flushed together (every 3 batches here, the last flush at
-    gram()) give the batch-by-batch Gram matrix up to the order of the float64 sums
-    (1e-12 relative), and the exact distances."""
+def test_streamed_gram_reads_each_row_once_and_gives_the_centred_gram_to_rounding():
+    """The rows are read back once, in blocks of features (1, 3 or all 700 columns); every
+    block width gives the Gram matrix of the centred rows up to the order of the float64
+    sums (1e-12 of its largest entry) and the exact distances."""
     from prunedistill.distances import StreamingGram
+
+    class RecordingSource:
+        def __init__(self, rows):
+            self.rows, self.reads = rows, []
+
+        def __getitem__(self, index):
+            self.reads.append(index)
+            return self.rows[index]
 
     rng = np.random.default_rng(9)
     rows = np.maximum(rng.standard_normal((53, 700)) + 0.3, 0).astype(np.float32)
-    grams = {}
-    for pending in (0, 3 * 5 * 700 * 8):
-        accumulator = StreamingGram(53, rows, block_bytes=20 * 700 * 8, pending_bytes=pending)
+    centred = rows.astype(np.float64) - rows.astype(np.float64).mean(axis=0)
+    reference = centred @ centred.T
+    for width in (1, 3, 700):
+        source = RecordingSource(rows)
+        accumulator = StreamingGram(53, source, block_bytes=width * 53 * 8)
         for start in range(0, 53, 5):
             accumulator.update(rows[start:start + 5])
-        grams[pending] = accumulator.gram().copy()
+        assert source.reads == []  # nothing is read before all rows are in
+        gram = accumulator.gram()
+        assert [index[0] for index in source.reads] == [slice(None)] * -(-700 // width)
+        assert [index[1].start for index in source.reads] == list(range(0, 700, width))
+        np.testing.assert_allclose(gram, reference, rtol=0, atol=1e-12 * np.abs(reference).max())
+        np.testing.assert_array_equal(gram, gram.T)
         distances = accumulator.distance_matrix().distances
         np.testing.assert_allclose(distances, cdist(rows.astype(np.float64),
                                                     rows.astype(np.float64)), atol=1e-9)
-    scale = np.abs(grams[0]).max()
-    np.testing.assert_allclose(grams[3 * 5 * 700 * 8], grams[0], rtol=0, atol=1e-12 * scale)
+    early = StreamingGram(53, rows)
+    early.update(rows[:5])
+    with pytest.raises(ValueError, match="only 5 of 53 rows"):
+        early.gram()
+    with pytest.raises(ValueError, match="699 features; earlier ones had 700"):
+        early.update(rows[5:10, :699])

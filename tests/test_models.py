@@ -66,15 +66,14 @@ def test_vgg11_extraction_equals_direct_forward():
     torch.testing.assert_close(out["classifier.0"], fc)
 
 
-@pytest.mark.parametrize("pending_bytes", [None, 2 * 5 * 16384 * 8])
+@pytest.mark.parametrize("block_bytes", [None, 24 * 1000 * 8])
 def test_streamed_gram_gives_the_full_distance_matrix(tmp_path, images64, monkeypatch,
-                                                       pending_bytes):
-    """Also with batches held back and flushed mid-way (reads of the spill between its
-    appends) and at the end."""
+                                                       block_bytes):
+    """Also with the spill read back in blocks of 1,000 units (several per layer)."""
     import prunedistill.distances
 
-    if pending_bytes is not None:
-        monkeypatch.setattr(prunedistill.distances, "PENDING_BYTES", pending_bytes)
+    if block_bytes is not None:
+        monkeypatch.setattr(prunedistill.distances, "_BLOCK_BYTES", block_bytes)
     model = load_model("embedded", "untrained:0")
     path = extract_to_store(model, images64, "checkpoints", tmp_path / "act.zarr",
                             batch_size=5, subset_size=50)
@@ -87,6 +86,45 @@ def test_streamed_gram_gives_the_full_distance_matrix(tmp_path, images64, monkey
         np.testing.assert_array_equal(subset.values, full[:, subset.unit.values])
     assert store.attrs["model"]["weights"] == "untrained:0"
     assert store.subset("features.pool1").sizes["unit"] == 50
+
+
+def test_the_gram_matrix_is_the_same_read_from_the_act_array_or_from_the_spill(
+        tmp_path, images64, monkeypatch):
+    """With keep_full the layer is read back from the compressed act array; without it,
+    or when one chunk column of the act array is too large to read at once, from a raw
+    spill file (deleted afterwards). The sums are the same to the bit."""
+    import zarr
+
+    import prunedistill.activations
+    import prunedistill.distances
+
+    monkeypatch.setattr(prunedistill.distances, "_BLOCK_BYTES", 24 * 300 * 8)
+    spills = []
+    original = prunedistill.activations._RowSpill.__init__
+
+    def recording_init(self, path, n_units):
+        spills.append(path)
+        original(self, path, n_units)
+
+    monkeypatch.setattr(prunedistill.activations._RowSpill, "__init__", recording_init)
+    model = load_model("embedded", "untrained:0")
+    grams, spilled = {}, {}
+    for name, keep_full, act_read_bytes in (("act", True, 2**28), ("spill", False, 2**28),
+                                            ("large", True, 0)):
+        monkeypatch.setattr(prunedistill.activations, "_ACT_READ_BYTES", act_read_bytes)
+        spills.clear()
+        path = extract_to_store(model, images64, "checkpoints", tmp_path / f"{name}.zarr",
+                                batch_size=5, subset_size=50, keep_full=keep_full)
+        root = zarr.open_group(str(path), mode="r")
+        grams[name] = {layer: root[layer]["gram"][:] for layer in root.attrs["layers"]}
+        spilled[name] = len(spills)
+        assert not any(p.exists() for p in spills)
+        assert not list(path.rglob("*.rows"))
+    n_layers = len(grams["act"])
+    assert spilled == {"act": 0, "spill": n_layers, "large": n_layers}
+    for layer, gram in grams["act"].items():
+        np.testing.assert_array_equal(grams["spill"][layer], gram)
+        np.testing.assert_array_equal(grams["large"][layer], gram)
 
 
 def test_duplicate_stimuli_are_known_from_the_store(tmp_path, images64):

@@ -9,11 +9,11 @@ Store layout (one group per layer, named by the layer with "." kept):
 * ``act``     ``(stimulus, unit)`` float32, every unit, written batch by batch (optional);
 * ``subset``  ``(stimulus, k)`` float32, a seeded random subset of units for single-unit
   analyses, with ``subset_unit`` (their flat indices);
-* ``gram``    ``(stimulus, stimulus)`` float64, the exact Gram matrix (of rows shifted by a
-  constant), accumulated during extraction (earlier rows are re-read from a temporary raw
-  file, deleted at the end), and ``row_digest`` ``(stimulus, 16)`` uint8, a
-  hash of each row for exact-duplicate detection. Together they give the distance matrix
-  without re-reading the layer.
+* ``gram``    ``(stimulus, stimulus)`` float64, the exact Gram matrix of the rows centred
+  per unit, computed once every batch is in from one read of the layer by blocks of units
+  (from ``act``, or from a temporary raw file deleted at the end when ``act`` is not kept),
+  and ``row_digest`` ``(stimulus, 16)`` uint8, a hash of each row for exact-duplicate
+  detection. Together they give the distance matrix without re-reading the layer.
 
 Units are numbered in C order of the layer's output shape, so unit ``u`` of a ``(C, H, W)``
 output is channel ``u // (H * W)``, row ``(u // W) % H``, column ``u % W``.
@@ -199,32 +199,43 @@ def resolve_layers(model: LoadedModel, layers: str | Sequence[str],
 
 
 class _RowSpill:
-    """Rows of one layer appended to a raw float32 file, sliceable as ``spill[a:b]``.
+    """Rows of one layer appended to a raw float32 file; ``spill[:, a:b]`` reads columns
+    ``a..b`` of every row written, ``(n_rows, b - a)``.
 
-    The streaming Gram matrix re-reads earlier rows once per batch; from this uncompressed
-    file (in the page cache) that costs a memory copy, where the compressed zarr array
-    would be decompressed again every time.
+    The streaming Gram matrix reads the layer back once, a block of columns at a time;
+    from this uncompressed file (in the page cache) that is a strided memory copy, where
+    the compressed zarr array would decompress every chunk once per block of columns.
     """
 
     def __init__(self, path: Path, n_units: int):
         self.path, self.n_units, self.n_rows = path, n_units, 0
-        self._handle = open(path, "w+b")  # noqa: SIM115 -- kept open across batches
+        self._handle = open(path, "wb")  # noqa: SIM115 -- kept open across batches
+        self._map: np.memmap | None = None
 
     def append(self, rows: np.ndarray) -> None:
-        self._handle.seek(0, 2)  # reads move the position: append at the end
         self._handle.write(np.ascontiguousarray(rows, dtype=np.float32).tobytes())
-        self._handle.flush()
         self.n_rows += len(rows)
+        self._map = None
 
-    def __getitem__(self, rows: slice) -> np.ndarray:
-        start, stop, _ = rows.indices(self.n_rows)
-        self._handle.seek(start * self.n_units * 4)
-        data = np.fromfile(self._handle, dtype=np.float32, count=(stop - start) * self.n_units)
-        return data.reshape(stop - start, self.n_units)
+    def __getitem__(self, index: tuple[slice, slice]) -> np.ndarray:
+        rows, columns = index
+        if rows != slice(None):
+            raise IndexError("a row spill is read as spill[:, a:b] (all rows, some columns).")
+        if self._map is None:
+            self._handle.flush()
+            self._map = np.memmap(self.path, dtype=np.float32, mode="r",
+                                  shape=(self.n_rows, self.n_units))
+        return self._map[:, columns]
 
     def close(self) -> None:
+        self._map = None
         self._handle.close()
         self.path.unlink(missing_ok=True)
+
+
+# Largest read of the act array (N rows x one chunk column, float32) the streamed Gram
+# matrix makes; larger stores spill raw rows and read them back through a memory map.
+_ACT_READ_BYTES = 256 * 2**20
 
 
 def _fast_compressor():
@@ -358,18 +369,27 @@ def extract_to_store(model: LoadedModel, stimuli, layers: str | Sequence[str], p
         sinks = {}
         for info in infos:
             group = root.create_group(info.name)
-            column_chunk = max(1024, (4 * 2**20) // (4 * batch_size))
+            chunk_width = min(max(1024, (4 * 2**20) // (4 * batch_size)), info.n_units)
             act = group.create_array("act", shape=(n_stimuli, info.n_units), dtype="float32",
-                                     chunks=(batch_size, min(column_chunk, info.n_units)),
+                                     chunks=(batch_size, chunk_width),
                                      compressors=_fast_compressor()) if keep_full else None
             chosen = subset_units(info.name, info.n_units, subset_size, seed)
             group.create_array("subset_unit", data=chosen)
+            # One chunk per batch: a batch writes its own chunk instead of rewriting one
+            # chunk of every stimulus (read, decompress, compress) once per batch.
             subset = group.create_array("subset", shape=(n_stimuli, len(chosen)),
-                                        dtype="float32", chunks=(n_stimuli, len(chosen)))
+                                        dtype="float32", chunks=(batch_size, len(chosen)))
             group.attrs.update({"layer": info.name, "kind": info.kind, "shape": list(info.shape),
                                 "n_units": info.n_units, "calls": info.calls})
-            spill = _RowSpill(tmp / f"{info.name}.rows", info.n_units) if gram else None
-            accumulator = StreamingGram(n_stimuli, spill) if gram else None
+            # The Gram matrix reads the layer back by columns, one chunk column at a time:
+            # from the compressed act array when it is kept and such a read is small,
+            # else from a raw spill file. The same widths give the same sums either way.
+            reads_act = act is not None and n_stimuli * chunk_width * 4 <= _ACT_READ_BYTES
+            spill = (_RowSpill(tmp / f"{info.name}.rows", info.n_units)
+                     if gram and not reads_act else None)
+            accumulator = (StreamingGram(n_stimuli, act if reads_act else spill,
+                                         read_width=chunk_width)
+                           if gram else None)
             sinks[info.name] = (act, subset, chosen, accumulator, spill)
         batches = range(0, n_stimuli, batch_size)
         if progress:
@@ -377,25 +397,11 @@ def extract_to_store(model: LoadedModel, stimuli, layers: str | Sequence[str], p
 
             batches = tqdm(batches, desc=f"extracting {model.name}", unit="batch")
         for start in batches:
-            outputs = tap(images[start:start + batch_size])
-            stop = start + len(next(iter(outputs.values())))
-            for name, rows in outputs.items():
-                rows = rows.numpy()
-                if not np.isfinite(rows).all():
-                    raise ValueError(
-                        f"layer {name} produced NaN or infinite activations for stimuli "
-                        f"{start}..{stop - 1}; check the weights and the input images.")
-                act, subset, chosen, accumulator, spill = sinks[name]
-                if accumulator is not None:
-                    accumulator.update(rows)  # reads rows [0, start) back from the spill
-                    spill.append(rows)
-                if act is not None:
-                    act[start:stop] = rows
-                subset[start:stop] = rows[:, chosen]
+            _store_batch(sinks, tap(images[start:start + batch_size]), start)
         for info in infos:
             act, _, _, accumulator, spill = sinks[info.name]
             group = root[info.name]
-            if accumulator is not None:  # its last rows' terms may read the spill
+            if accumulator is not None:  # reads the layer back from the act array or spill
                 group.create_array("gram", data=accumulator.gram())
             if spill is not None:
                 spill.close()
@@ -414,6 +420,26 @@ def extract_to_store(model: LoadedModel, stimuli, layers: str | Sequence[str], p
         zarr.consolidate_metadata(str(tmp))
     return path
 
+
+
+def _store_batch(sinks: dict, outputs: dict, start: int) -> None:
+    """Check the rows ``{layer: (batch, units) tensor}`` of stimuli ``start...`` and write
+    them to each layer's sinks: the act and subset arrays, the Gram hashes, the spill."""
+    stop = start + len(next(iter(outputs.values())))
+    for name, rows in outputs.items():
+        rows = rows.numpy()
+        if not np.isfinite(rows).all():
+            raise ValueError(
+                f"layer {name} produced NaN or infinite activations for stimuli "
+                f"{start}..{stop - 1}; check the weights and the input images.")
+        act, subset, chosen, accumulator, spill = sinks[name]
+        if accumulator is not None:
+            accumulator.update(rows)
+        if spill is not None:
+            spill.append(rows)
+        if act is not None:
+            act[start:stop] = rows
+        subset[start:stop] = rows[:, chosen]
 
 
 class ActivationStore:

@@ -32,8 +32,6 @@ from ._validation import as_finite_matrix, check_finite
 # Working-set budget for one block of the candidate search (bytes).
 _BLOCK_BYTES = 64 * 2**20
 _REFINE_BYTES = 2 * 2**20
-# Rows a StreamingGram holds back (as float64) before computing their Gram terms together.
-PENDING_BYTES = 128 * 2**20
 # Rows per block of the symmetric candidate search: small enough that the
 # triangle is computed with little waste, large enough for efficient GEMMs.
 _SYMMETRIC_BLOCK = 512
@@ -500,6 +498,22 @@ def _row_fingerprints(rows: np.ndarray) -> np.ndarray:
     return out
 
 
+def _add_centred_gram(gram: np.ndarray, chunk: np.ndarray) -> None:
+    """Add the Gram matrix of ``chunk`` ``(N, d)``, centred per feature in float64, to the
+    upper triangle of the Fortran-ordered float64 ``gram`` ``(N, N)``, in place. Centring
+    is per feature, so it is exact chunk by chunk and the sums stay well conditioned."""
+    centred = np.asarray(chunk).astype(np.float64)
+    centred -= centred.mean(axis=0)
+    # syrk on the (d, N) Fortran view computes C += A^T A (upper triangle): half the flops
+    # of a GEMM, and compute-bound once N is a few hundred.
+    dsyrk(1.0, centred.T, beta=1.0, c=gram, trans=1, overwrite_c=1)
+
+
+def _symmetric_from_upper(g: np.ndarray) -> np.ndarray:
+    """The symmetric C-ordered matrix whose upper triangle is that of ``g`` ``(N, N)``."""
+    return np.ascontiguousarray(np.triu(g) + np.triu(g, k=1).T)
+
+
 class GramAccumulator:
     """Exact distance matrix of N points from chunks of their features.
 
@@ -538,26 +552,22 @@ class GramAccumulator:
             )
         check_finite(chunk, "feature chunk")
         self._hasher.update(chunk)
-        centred = chunk.astype(np.float64)
-        centred -= centred.mean(axis=0)
         if self.device != "cpu":
             import torch
 
+            centred = chunk.astype(np.float64)
+            centred -= centred.mean(axis=0)
             c = torch.from_numpy(centred).to(self.device)
             self._gram += c @ c.T
         else:
-            # syrk on the (d, N) Fortran view computes C += A^T A (upper triangle).
-            dsyrk(1.0, centred.T, beta=1.0, c=self._gram, trans=1, overwrite_c=1)
+            _add_centred_gram(self._gram, chunk)
         self.n_features += chunk.shape[1]
 
     def gram(self) -> np.ndarray:
         """The centred Gram matrix ``(N, N)``, float64."""
         if not isinstance(self._gram, np.ndarray):
             return self._gram.cpu().numpy()
-        g = self._gram
-        upper = np.triu(g)
-        g = upper + np.triu(g, k=1).T
-        return np.ascontiguousarray(g)
+        return _symmetric_from_upper(self._gram)
 
     def distance_matrix(self) -> DistanceMatrix:
         """Euclidean distances ``(N, N)`` with exact-duplicate information attached."""
@@ -577,40 +587,40 @@ def _distances_from_gram(g: np.ndarray, digests: list[bytes]) -> DistanceMatrix:
 
 
 class StreamingGram:
-    """Exact distance matrix of N points that arrive as batches of rows, in order.
+    """Exact distance matrix of N points whose rows arrive as batches, in order.
 
-    A network's layer arrives a few stimuli at a time, all units at once. The new batch's
-    products with itself and with every earlier row are added to a float64 Gram matrix; the
-    earlier rows are read back, in blocks of about ``block_bytes``, from ``rows_source``
-    (anything sliceable as ``rows_source[start:stop] -> (rows, D)``, e.g. the zarr array the
-    batches are being written to), so the layer is never held in memory. All rows are
-    shifted by the first batch's mean, which distances ignore, to keep the float64 sums
-    well conditioned. Row hashes are taken on the way for exact-duplicate detection.
-    Batches are held until about ``pending_bytes`` of them (as float64) have arrived, then
-    their terms are computed together (``pending_bytes=0``: batch by batch).
+    A network's layer arrives a few stimuli at a time, all units at once. Each batch is
+    checked and its rows hashed (exact-duplicate detection) as it arrives; the caller
+    writes the rows to ``rows_source``, which :meth:`gram` reads back once all N have
+    arrived, ``read_width`` columns at a time (``rows_source[:, a:b] -> (N, b - a)``, e.g.
+    the raw spill file or the zarr array the batches were written to; default: one float64
+    block). Each read is cut into blocks of about ``block_bytes`` as float64, each block is
+    centred per feature and its Gram matrix added to a float64 one as a symmetric rank-k
+    update. Every row is read once and the products are compute-bound; products of each
+    new batch with all earlier rows re-read those rows once per batch and were bound by
+    memory. The sums depend only on N, the widths and the values, not on the source.
 
-    Memory: the ``(N, N)`` float64 matrix, the ``(D,)`` shift, the pending rows and one
-    block of rows.
+    Memory: the ``(N, N)`` float64 matrix, one read (``N x read_width`` as the source
+    returns it) and one float64 block.
     """
 
-    def __init__(self, n_points: int, rows_source, *, block_bytes: int = 64 * 2**20,
-                 pending_bytes: int | None = None):
+    def __init__(self, n_points: int, rows_source, *, block_bytes: int | None = None,
+                 read_width: int | None = None):
         if n_points < 3:
             raise ValueError(f"need at least 3 points for distances; got {n_points}.")
         self.n_points = n_points
         self.n_rows = 0
+        self.n_features: int | None = None
         self._source = rows_source
-        self._block_bytes = block_bytes
-        self._pending_bytes = PENDING_BYTES if pending_bytes is None else pending_bytes
-        self._pending: list[np.ndarray] = []
-        self._done = 0  # rows whose Gram rows and columns are complete
-        self._gram = np.zeros((n_points, n_points), dtype=np.float64)
-        self._shift = None
+        block_bytes = _BLOCK_BYTES if block_bytes is None else block_bytes
+        self._block_width = max(1, block_bytes // (8 * n_points))
+        self._read_width = read_width or self._block_width
         self._digests: list[bytes] = []
+        self._gram: np.ndarray | None = None
 
     def update(self, batch) -> None:
-        """Add the next rows ``(b, D)``; earlier rows must be readable from the source by
-        the time the Gram terms are computed (the next call, or :meth:`gram`)."""
+        """Check and hash the next rows ``(b, D)``; all N rows must be readable from the
+        source by the time :meth:`gram` is called."""
         if hasattr(batch, "detach"):
             batch = batch.detach().cpu().numpy()
         batch = np.asarray(batch)
@@ -618,44 +628,28 @@ class StreamingGram:
             raise ValueError(f"a batch of rows must be 2D (rows, features); got {batch.shape}.")
         if self.n_rows + batch.shape[0] > self.n_points:
             raise ValueError(f"more than the {self.n_points} rows announced were added.")
+        if self.n_features is None:
+            self.n_features = batch.shape[1]
+        elif batch.shape[1] != self.n_features:
+            raise ValueError(f"rows have {batch.shape[1]} features; earlier ones had "
+                             f"{self.n_features}.")
         check_finite(batch, "rows")
         canonical = np.ascontiguousarray(batch) + 0  # -0.0 -> 0.0
         self._digests += [hashlib.blake2b(row.data, digest_size=16).digest() for row in canonical]
-        if self._shift is None:
-            self._shift = batch.mean(axis=0, dtype=np.float64)
-        elif batch.shape[1] != self._shift.shape[0]:
-            raise ValueError(f"rows have {batch.shape[1]} features; earlier ones had "
-                             f"{self._shift.shape[0]}.")
-        # Batches wait until they fill the pending budget: one wide GEMM against the earlier
-        # rows (compute-bound) instead of a skinny one per batch (memory-bound), and the
-        # earlier rows are read back once per flush instead of once per batch.
-        self._pending.append(np.array(batch, copy=True))
         self.n_rows += batch.shape[0]
-        pending_rows = self.n_rows - self._done
-        if (pending_rows + batch.shape[0]) * batch.shape[1] * 8 > self._pending_bytes:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self._pending:
-            return
-        start, stop = self._done, self.n_rows
-        current = np.subtract(np.concatenate(self._pending), self._shift, dtype=np.float64)
-        self._pending = []
-        self._gram[start:stop, start:stop] = current @ current.T
-        block = max(1, self._block_bytes // (8 * current.shape[1]))
-        for first in range(0, start, block):
-            last = min(first + block, start)
-            earlier = np.subtract(self._source[first:last], self._shift, dtype=np.float64)
-            cross = earlier @ current.T
-            self._gram[first:last, start:stop] = cross
-            self._gram[start:stop, first:last] = cross.T
-        self._done = stop
 
     def gram(self) -> np.ndarray:
-        """The (shifted) Gram matrix ``(N, N)``, float64."""
+        """The Gram matrix ``(N, N)`` of the rows centred per feature, float64."""
         if self.n_rows != self.n_points:
             raise ValueError(f"only {self.n_rows} of {self.n_points} rows were added.")
-        self._flush()
+        if self._gram is None:
+            gram = np.zeros((self.n_points, self.n_points), dtype=np.float64, order="F")
+            step = self._block_width
+            for first in range(0, self.n_features, self._read_width):
+                columns = self._source[:, first:first + self._read_width]
+                for block in range(0, columns.shape[1], step):
+                    _add_centred_gram(gram, columns[:, block:block + step])
+            self._gram = _symmetric_from_upper(gram)
         return self._gram
 
     def distance_matrix(self) -> DistanceMatrix:
