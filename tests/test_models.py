@@ -88,43 +88,48 @@ def test_streamed_gram_gives_the_full_distance_matrix(tmp_path, images64, monkey
     assert store.subset("features.pool1").sizes["unit"] == 50
 
 
-def test_the_gram_matrix_is_the_same_read_from_the_act_array_or_from_the_spill(
-        tmp_path, images64, monkeypatch):
-    """With keep_full the layer is read back from the compressed act array; without it,
-    or when one chunk column of the act array is too large to read at once, from a raw
-    spill file (deleted afterwards). The sums are the same to the bit."""
+def test_the_gram_matrix_is_the_same_with_or_without_the_full_store(tmp_path, images64,
+                                                                    monkeypatch):
+    """Without keep_full the rows go to a scratch act array inside the store being written,
+    which the Gram matrix reads back and which is deleted before the store is published:
+    the same sums to the bit as from the kept act array, nothing of it left behind, and
+    nothing left by a failed extraction either."""
     import zarr
 
-    import prunedistill.activations
     import prunedistill.distances
 
     monkeypatch.setattr(prunedistill.distances, "_BLOCK_BYTES", 24 * 300 * 8)
-    spills = []
-    original = prunedistill.activations._RowSpill.__init__
-
-    def recording_init(self, path, n_units):
-        spills.append(path)
-        original(self, path, n_units)
-
-    monkeypatch.setattr(prunedistill.activations._RowSpill, "__init__", recording_init)
     model = load_model("embedded", "untrained:0")
-    grams, spilled = {}, {}
-    for name, keep_full, act_read_bytes in (("act", True, 2**28), ("spill", False, 2**28),
-                                            ("large", True, 0)):
-        monkeypatch.setattr(prunedistill.activations, "_ACT_READ_BYTES", act_read_bytes)
-        spills.clear()
-        path = extract_to_store(model, images64, "checkpoints", tmp_path / f"{name}.zarr",
+    grams = {}
+    for keep_full in (True, False):
+        path = extract_to_store(model, images64, "checkpoints", tmp_path / f"{keep_full}.zarr",
                                 batch_size=5, subset_size=50, keep_full=keep_full)
         root = zarr.open_group(str(path), mode="r")
-        grams[name] = {layer: root[layer]["gram"][:] for layer in root.attrs["layers"]}
-        spilled[name] = len(spills)
-        assert not any(p.exists() for p in spills)
-        assert not list(path.rglob("*.rows"))
-    n_layers = len(grams["act"])
-    assert spilled == {"act": 0, "spill": n_layers, "large": n_layers}
-    for layer, gram in grams["act"].items():
-        np.testing.assert_array_equal(grams["spill"][layer], gram)
-        np.testing.assert_array_equal(grams["large"][layer], gram)
+        grams[keep_full] = {layer: root[layer]["gram"][:] for layer in root.attrs["layers"]}
+        assert not (path / ".gram_rows").exists()
+        assert ("act" in root["features.pool1"]) == keep_full
+    for layer, gram in grams[True].items():
+        np.testing.assert_array_equal(grams[False][layer], gram)
+
+    def failing_gram(self):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(prunedistill.distances.StreamingGram, "gram", failing_gram)
+    with pytest.raises(RuntimeError, match="disk full"):  # after every batch was written
+        extract_to_store(model, images64, "checkpoints", tmp_path / "failed.zarr",
+                         batch_size=5, keep_full=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["False.zarr", "True.zarr"]
+
+
+def test_act_chunks_keep_one_column_of_chunks_within_the_gram_read():
+    from prunedistill.activations import _ACT_READ_BYTES, _act_chunk_width
+
+    assert _act_chunk_width(380, 32, 802816) == 32768  # 4 MiB chunks for 32 stimuli
+    assert _act_chunk_width(380, 32, 1000) == 1000
+    for n_stimuli in (2048, 5000, 20000, 65536):
+        width = _act_chunk_width(n_stimuli, 32, 802816)
+        assert 1024 <= width <= 32768 and n_stimuli * width * 4 <= _ACT_READ_BYTES
+    assert _act_chunk_width(10**6, 32, 802816) == 1024  # the floor, past the read budget
 
 
 def test_duplicate_stimuli_are_known_from_the_store(tmp_path, images64):

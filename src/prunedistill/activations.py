@@ -11,7 +11,7 @@ Store layout (one group per layer, named by the layer with "." kept):
   analyses, with ``subset_unit`` (their flat indices);
 * ``gram``    ``(stimulus, stimulus)`` float64, the exact Gram matrix of the rows centred
   per unit, computed once every batch is in from one read of the layer by blocks of units
-  (from ``act``, or from a temporary raw file deleted at the end when ``act`` is not kept),
+  (from ``act``, or from a scratch copy of it deleted at the end when ``act`` is not kept),
   and ``row_digest`` ``(stimulus, 16)`` uint8, a hash of each row for exact-duplicate
   detection. Together they give the distance matrix without re-reading the layer.
 
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._io import atomic_path, refuse_foreign
+from ._io import atomic_path, refuse_foreign, remove_path
 from .distances import DistanceMatrix, StreamingGram, _distances_from_gram, resolve_device
 from .models.registry import LoadedModel
 from .models.timm_models import feature_modules
@@ -198,44 +198,22 @@ def resolve_layers(model: LoadedModel, layers: str | Sequence[str],
     return [by_name[n] for n in names]
 
 
-class _RowSpill:
-    """Rows of one layer appended to a raw float32 file; ``spill[:, a:b]`` reads columns
-    ``a..b`` of every row written, ``(n_rows, b - a)``.
-
-    The streaming Gram matrix reads the layer back once, a block of columns at a time;
-    from this uncompressed file (in the page cache) that is a strided memory copy, where
-    the compressed zarr array would decompress every chunk once per block of columns.
-    """
-
-    def __init__(self, path: Path, n_units: int):
-        self.path, self.n_units, self.n_rows = path, n_units, 0
-        self._handle = open(path, "wb")  # noqa: SIM115 -- kept open across batches
-        self._map: np.memmap | None = None
-
-    def append(self, rows: np.ndarray) -> None:
-        self._handle.write(np.ascontiguousarray(rows, dtype=np.float32).tobytes())
-        self.n_rows += len(rows)
-        self._map = None
-
-    def __getitem__(self, index: tuple[slice, slice]) -> np.ndarray:
-        rows, columns = index
-        if rows != slice(None):
-            raise IndexError("a row spill is read as spill[:, a:b] (all rows, some columns).")
-        if self._map is None:
-            self._handle.flush()
-            self._map = np.memmap(self.path, dtype=np.float32, mode="r",
-                                  shape=(self.n_rows, self.n_units))
-        return self._map[:, columns]
-
-    def close(self) -> None:
-        self._map = None
-        self._handle.close()
-        self.path.unlink(missing_ok=True)
-
-
-# Largest read of the act array (N rows x one chunk column, float32) the streamed Gram
-# matrix makes; larger stores spill raw rows and read them back through a memory map.
+# Largest read the streamed Gram matrix makes: one column of chunks of an act array
+# (every stimulus, float32).
 _ACT_READ_BYTES = 256 * 2**20
+# Where the rows of layers whose full activations are not kept wait for the Gram matrix
+# (inside the store being written; deleted before it is published). A layer's module path
+# never starts with a dot.
+_GRAM_ROWS = ".gram_rows"
+
+
+def _act_chunk_width(n_stimuli: int, batch_size: int, n_units: int) -> int:
+    """Units per chunk of an act array: chunks of about 4 MiB for a batch's write, and a
+    column of chunks (every stimulus) of at most about ``_ACT_READ_BYTES``, which the Gram
+    matrix reads at once (never fewer than 1,024 units)."""
+    width = max(1024, (4 * 2**20) // (4 * batch_size))
+    width = min(width, max(1024, _ACT_READ_BYTES // (4 * n_stimuli)))
+    return min(width, n_units)
 
 
 def _fast_compressor():
@@ -366,13 +344,19 @@ def extract_to_store(model: LoadedModel, stimuli, layers: str | Sequence[str], p
     tap = LayerTap(model, infos, device)
     with tap, atomic_path(path) as tmp:
         root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+        scratch = (zarr.open_group(str(tmp / _GRAM_ROWS), mode="w", zarr_format=2)
+                   if gram and not keep_full else None)
         sinks = {}
         for info in infos:
             group = root.create_group(info.name)
-            chunk_width = min(max(1024, (4 * 2**20) // (4 * batch_size)), info.n_units)
-            act = group.create_array("act", shape=(n_stimuli, info.n_units), dtype="float32",
-                                     chunks=(batch_size, chunk_width),
-                                     compressors=_fast_compressor()) if keep_full else None
+            chunk_width = _act_chunk_width(n_stimuli, batch_size, info.n_units)
+            # Without keep_full the rows still go to a compressed act array, in the scratch
+            # group, for the Gram matrix to read back once; it is deleted at the end.
+            act_group = group if keep_full else scratch
+            act = act_group.create_array(
+                "act" if keep_full else info.name, shape=(n_stimuli, info.n_units),
+                dtype="float32", chunks=(batch_size, chunk_width),
+                compressors=_fast_compressor()) if act_group is not None else None
             chosen = subset_units(info.name, info.n_units, subset_size, seed)
             group.create_array("subset_unit", data=chosen)
             # One chunk per batch: a batch writes its own chunk instead of rewriting one
@@ -381,16 +365,9 @@ def extract_to_store(model: LoadedModel, stimuli, layers: str | Sequence[str], p
                                         dtype="float32", chunks=(batch_size, len(chosen)))
             group.attrs.update({"layer": info.name, "kind": info.kind, "shape": list(info.shape),
                                 "n_units": info.n_units, "calls": info.calls})
-            # The Gram matrix reads the layer back by columns, one chunk column at a time:
-            # from the compressed act array when it is kept and such a read is small,
-            # else from a raw spill file. The same widths give the same sums either way.
-            reads_act = act is not None and n_stimuli * chunk_width * 4 <= _ACT_READ_BYTES
-            spill = (_RowSpill(tmp / f"{info.name}.rows", info.n_units)
-                     if gram and not reads_act else None)
-            accumulator = (StreamingGram(n_stimuli, act if reads_act else spill,
-                                         read_width=chunk_width)
+            accumulator = (StreamingGram(n_stimuli, act, read_width=chunk_width)
                            if gram else None)
-            sinks[info.name] = (act, subset, chosen, accumulator, spill)
+            sinks[info.name] = (act, subset, chosen, accumulator)
         batches = range(0, n_stimuli, batch_size)
         if progress:
             from tqdm import tqdm
@@ -399,15 +376,13 @@ def extract_to_store(model: LoadedModel, stimuli, layers: str | Sequence[str], p
         for start in batches:
             _store_batch(sinks, tap(images[start:start + batch_size]), start)
         for info in infos:
-            act, _, _, accumulator, spill = sinks[info.name]
-            group = root[info.name]
-            if accumulator is not None:  # reads the layer back from the act array or spill
+            accumulator = sinks[info.name][3]
+            if accumulator is not None:  # reads the layer back from its act array
+                group = root[info.name]
                 group.create_array("gram", data=accumulator.gram())
-            if spill is not None:
-                spill.close()
-            if accumulator is not None:
                 digests = np.frombuffer(b"".join(accumulator.digests()), dtype=np.uint8)
                 group.create_array("row_digest", data=digests.reshape(n_stimuli, 16))
+        remove_path(tmp / _GRAM_ROWS)
         root.attrs.update({
             "model": model.describe(),
             "layers": [info.name for info in infos],
@@ -424,7 +399,8 @@ def extract_to_store(model: LoadedModel, stimuli, layers: str | Sequence[str], p
 
 def _store_batch(sinks: dict, outputs: dict, start: int) -> None:
     """Check the rows ``{layer: (batch, units) tensor}`` of stimuli ``start...`` and write
-    them to each layer's sinks: the act and subset arrays, the Gram hashes, the spill."""
+    them to each layer's sinks: the act array (kept or scratch), the subset array and the
+    Gram matrix's row hashes."""
     stop = start + len(next(iter(outputs.values())))
     for name, rows in outputs.items():
         rows = rows.numpy()
@@ -432,11 +408,9 @@ def _store_batch(sinks: dict, outputs: dict, start: int) -> None:
             raise ValueError(
                 f"layer {name} produced NaN or infinite activations for stimuli "
                 f"{start}..{stop - 1}; check the weights and the input images.")
-        act, subset, chosen, accumulator, spill = sinks[name]
+        act, subset, chosen, accumulator = sinks[name]
         if accumulator is not None:
             accumulator.update(rows)
-        if spill is not None:
-            spill.append(rows)
         if act is not None:
             act[start:stop] = rows
         subset[start:stop] = rows[:, chosen]

@@ -593,7 +593,7 @@ class StreamingGram:
     checked and its rows hashed (exact-duplicate detection) as it arrives; the caller
     writes the rows to ``rows_source``, which :meth:`gram` reads back once all N have
     arrived, ``read_width`` columns at a time (``rows_source[:, a:b] -> (N, b - a)``, e.g.
-    the raw spill file or the zarr array the batches were written to; default: one float64
+    the zarr array the batches were written to; default: one float64
     block). Each read is cut into blocks of about ``block_bytes`` as float64, each block is
     centred per feature and its Gram matrix added to a float64 one as a symmetric rank-k
     update. Every row is read once and the products are compute-bound; products of each
