@@ -69,7 +69,7 @@ def test_vgg11_extraction_equals_direct_forward():
 @pytest.mark.parametrize("block_bytes", [None, 24 * 1000 * 8])
 def test_streamed_gram_gives_the_full_distance_matrix(tmp_path, images64, monkeypatch,
                                                        block_bytes):
-    """Also with the spill read back in blocks of 1,000 units (several per layer)."""
+    """Also with the layer read back in float64 blocks of 1,000 units (several per layer)."""
     import prunedistill.distances
 
     if block_bytes is not None:
