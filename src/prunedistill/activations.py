@@ -376,7 +376,7 @@ def extract_to_store(model: LoadedModel, stimuli, layers: str | Sequence[str], p
         for start in batches:
             _store_batch(sinks, tap(images[start:start + batch_size]), start)
         for info in infos:
-            accumulator = sinks[info.name][3]
+            _, _, _, accumulator = sinks[info.name]
             if accumulator is not None:  # reads the layer back from its act array
                 group = root[info.name]
                 group.create_array("gram", data=accumulator.gram())

@@ -498,12 +498,18 @@ def _row_fingerprints(rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _add_centred_gram(gram: np.ndarray, chunk: np.ndarray) -> None:
-    """Add the Gram matrix of ``chunk`` ``(N, d)``, centred per feature in float64, to the
-    upper triangle of the Fortran-ordered float64 ``gram`` ``(N, N)``, in place. Centring
-    is per feature, so it is exact chunk by chunk and the sums stay well conditioned."""
+def _centred_float64(chunk: np.ndarray) -> np.ndarray:
+    """A float64 copy ``(N, d)`` of ``chunk`` centred per feature. Centring is per feature,
+    so it is exact chunk by chunk and keeps the Gram sums well conditioned."""
     centred = np.asarray(chunk).astype(np.float64)
     centred -= centred.mean(axis=0)
+    return centred
+
+
+def _add_centred_gram(gram: np.ndarray, chunk: np.ndarray) -> None:
+    """Add the Gram matrix of ``chunk`` ``(N, d)``, centred per feature in float64, to the
+    upper triangle of the Fortran-ordered float64 ``gram`` ``(N, N)``, in place."""
+    centred = _centred_float64(chunk)
     # syrk on the (d, N) Fortran view computes C += A^T A (upper triangle): half the flops
     # of a GEMM, and compute-bound once N is a few hundred.
     dsyrk(1.0, centred.T, beta=1.0, c=gram, trans=1, overwrite_c=1)
@@ -555,9 +561,7 @@ class GramAccumulator:
         if self.device != "cpu":
             import torch
 
-            centred = chunk.astype(np.float64)
-            centred -= centred.mean(axis=0)
-            c = torch.from_numpy(centred).to(self.device)
+            c = torch.from_numpy(_centred_float64(chunk)).to(self.device)
             self._gram += c @ c.T
         else:
             _add_centred_gram(self._gram, chunk)
